@@ -1,0 +1,52 @@
+"""HTTP API function: the Powertools resolver, its routers, and one place that renders errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import spoonfeeder
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from routers import auth, system, tasks
+from spoonfeeder import web
+from spoonfeeder.errors import SpoonError
+
+logger = Logger()
+app = APIGatewayHttpResolver(enable_validation=True)
+app.include_router(auth.router, prefix="/api/auth")
+app.include_router(tasks.router, prefix="/api/tasks")
+app.include_router(system.router, prefix="/api")
+app.enable_swagger(path="/api/docs", title="Spoon Feeder API", version=spoonfeeder.__version__,
+                   description="One API over cloud LLMs and local GPUs. Every answer uses the envelope "
+                               "{success, data | error, requestId, timestamp}.")
+system.serve_openapi(app)
+
+
+@app.exception_handler(SpoonError)
+def _spoon_error(exc: SpoonError) -> Response[str]:
+    return web.from_error(app, exc)
+
+
+@app.exception_handler(RequestValidationError)
+def _invalid_request(exc: RequestValidationError) -> Response[str]:
+    errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")} for e in exc.errors()]
+    return web.fail(app, 400, "VALIDATION_ERROR", "the request is not valid", {"errors": errors})
+
+
+@app.not_found
+def _no_route(_: Exception) -> Response[str]:
+    return web.not_found(app)
+
+
+@app.exception_handler(Exception)
+def _unexpected(exc: Exception) -> Response[str]:
+    logger.exception("unhandled error")
+    return web.fail(app, 500, "INTERNAL_ERROR", "something went wrong on our side")
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

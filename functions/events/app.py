@@ -1,0 +1,33 @@
+"""Events function: every event item the table stream reports is pushed to the sockets watching it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from spoonfeeder import settings
+from spoonfeeder.realtime.connections import ConnectionStore
+from spoonfeeder.realtime.fanout import FanOut, event_from_image
+from spoonfeeder.realtime.pusher import Pusher
+from spoonfeeder.settings import EventsSettings
+
+logger = Logger()
+config = settings.load(EventsSettings)
+connections = ConnectionStore(config.table_name)
+pusher = Pusher(config.ws_management_url)
+processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+
+
+@logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    fanout = FanOut(connections, pusher)  # per batch: caches subscriber look-ups for this batch only
+
+    def push(record: DynamoDBRecord) -> None:
+        image = record.raw_event["dynamodb"].get("NewImage")
+        if image and image.get("entity", {}).get("S") == "event":
+            fanout.push(*event_from_image(image))
+
+    return process_partial_response(event=event, record_handler=push, processor=processor, context=context)

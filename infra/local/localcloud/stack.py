@@ -1,0 +1,367 @@
+"""Create every resource of the SAM template in moto and describe what was made.
+
+moto's CloudFormation makes most resources itself; Cognito and API Gateway v2 it skips, so those are made
+here (the pool and client through cognito-idp, the APIs as invented ids served by the local gateway) and
+every reference to them is replaced by literals before ``create_stack``.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import json
+import logging
+import secrets
+import string
+import threading
+import time
+import zipfile
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from .apis import HttpRoute, extract_apis
+from .template import DUMMY_BUCKET, Resolver, SamTemplate, load_sam_template, substitute
+
+__all__ = ["EventSource", "FunctionSpec", "HttpRoute", "Stack", "aws_client", "create_stack"]
+
+log = logging.getLogger(__name__)
+FAKE_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+_LOCAL_TYPES = ("AWS::Cognito::", "AWS::ApiGatewayV2::")
+_SESSION_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    name: str  # physical function name
+    handler: str  # "module.function"
+    code_dir: Path
+    layer_dirs: list[Path]
+    env: dict[str, str]
+    timeout: int  # seconds
+    memory: int  # MB
+    arn: str = ""
+
+
+@dataclass(frozen=True)
+class EventSource:
+    function: str  # logical id
+    kind: str  # "sqs" | "dynamodb"
+    source_arn: str
+    queue_url: str | None
+    batch_size: int
+    report_batch_item_failures: bool
+    starting_position: str | None
+    filter_patterns: list[dict[str, Any]]
+    maximum_retry_attempts: int | None = None
+
+
+@dataclass
+class Stack:
+    resources: dict[str, str]  # logical id -> physical id (name, URL, ARN: what Ref gives)
+    functions: dict[str, FunctionSpec]
+    event_sources: list[EventSource]
+    http_routes: list[HttpRoute]
+    http_api_id: str | None
+    ws_api_id: str | None
+    ws_stage: str | None
+    ws_function: str | None
+    jwt_issuer: str | None
+    jwt_audience: list[str]
+    user_pool_id: str | None
+    user_pool_client_id: str | None
+    throttle: tuple[float, int] | None
+    region: str
+    account_id: str
+    stack_name: str = "spoon-feeder"
+    parameters: dict[str, str] = field(default_factory=dict)
+
+
+@functools.cache
+def _session(region: str) -> boto3.session.Session:
+    # One session per region: its loader caches the service models, which makes later clients cheap.
+    return boto3.session.Session(region_name=region, **FAKE_CREDENTIALS)
+
+
+def aws_client(service: str, endpoint_url: str, region: str) -> Any:
+    """A client for moto at ``endpoint_url`` with fake credentials (never the caller's real ones)."""
+    with _SESSION_LOCK:  # creating clients from one session is not thread-safe
+        return _session(region).client(service, endpoint_url=endpoint_url,
+                                       config=Config(retries={"max_attempts": 2, "mode": "standard"}))
+
+
+def _random_id(length: int) -> str:
+    return "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(length))
+
+
+def _coerce(value: Any, shape: Any) -> Any:
+    """Template values arrive as strings (parameters) or YAML scalars; the API model wants typed ones."""
+    kind = getattr(shape, "type_name", "")
+    if kind in ("integer", "long") and isinstance(value, str):
+        return int(value)
+    if kind == "boolean" and isinstance(value, str):
+        return value.lower() == "true"
+    if kind == "structure" and isinstance(value, dict):
+        members = shape.members
+        return {k: _coerce(v, members[k]) for k, v in value.items() if k in members}
+    if kind == "list" and isinstance(value, list):
+        return [_coerce(v, shape.member) for v in value]
+    return value
+
+
+def _api_args(client: Any, operation: str, props: dict[str, Any], renames: Mapping[str, str]) -> dict[str, Any]:
+    members = client.meta.service_model.operation_model(operation).input_shape.members
+    args: dict[str, Any] = {}
+    for key, value in props.items():
+        name = renames.get(key, key)
+        if name not in members:
+            log.info("%s: property %s has no local equivalent; ignored", operation, key)
+            continue
+        args[name] = _coerce(value, members[name])
+    return args
+
+
+class _LocalResources:
+    """Cognito and API Gateway v2 resources, made here instead of by moto's CloudFormation."""
+
+    def __init__(self, tpl: SamTemplate, endpoint_url: str, region: str, account_id: str) -> None:
+        self.tpl, self.region, self.account_id = tpl, region, account_id
+        self.cognito = aws_client("cognito-idp", endpoint_url, region)
+        self.ids: dict[str, str] = {}
+        self.secrets: dict[str, str] = {}
+        self.partition = tpl.parameters.get("AWS::Partition", "aws")
+        pseudo = {"AWS::Region": region, "AWS::AccountId": account_id, "AWS::Partition": self.partition,
+                  "AWS::URLSuffix": "amazonaws.com", "AWS::StackName": "spoon-feeder", "AWS::NoValue": None}
+        self.resolver = Resolver({**tpl.parameters, **pseudo}, tpl.transformed.get("Conditions") or {},
+                                 self.ids, self.attr)
+
+    def attr(self, logical_id: str, name: str) -> str:
+        kind = self.tpl.resources[logical_id]["Type"]
+        physical = self.ids[logical_id]
+        host = f"{self.region}.amazonaws.com"
+        table: dict[tuple[str, str], str] = {
+            ("AWS::Cognito::UserPool", "Arn"):
+                f"arn:{self.partition}:cognito-idp:{self.region}:{self.account_id}:userpool/{physical}",
+            ("AWS::Cognito::UserPool", "ProviderName"): f"cognito-idp.{host}/{physical}",
+            ("AWS::Cognito::UserPool", "ProviderURL"): f"https://cognito-idp.{host}/{physical}",
+            ("AWS::Cognito::UserPool", "UserPoolId"): physical,
+            ("AWS::Cognito::UserPoolClient", "ClientId"): physical,
+            ("AWS::Cognito::UserPoolClient", "ClientSecret"): self.secrets.get(logical_id, ""),
+            ("AWS::ApiGatewayV2::Api", "ApiId"): physical,
+            ("AWS::ApiGatewayV2::Api", "ApiEndpoint"): (
+                f"{'wss' if self._is_ws(logical_id) else 'https'}://{physical}.execute-api.{host}"),
+        }
+        if (kind, name) not in table:
+            raise KeyError(f"{logical_id}.{name}")
+        return table[(kind, name)]
+
+    def _is_ws(self, logical_id: str) -> bool:
+        return bool(self.tpl.resources[logical_id].get("Properties", {}).get("ProtocolType") == "WEBSOCKET")
+
+    def create(self) -> None:
+        local = {lid: r for lid, r in self.tpl.resources.items() if r["Type"].startswith(_LOCAL_TYPES)}
+        order = ["AWS::Cognito::UserPool", "AWS::Cognito::UserPoolClient", "AWS::ApiGatewayV2::Api"]
+        for logical_id, resource in sorted(local.items(), key=lambda item: (
+                order.index(item[1]["Type"]) if item[1]["Type"] in order else len(order))):
+            self.ids[logical_id] = self._make(logical_id, resource["Type"], resource.get("Properties") or {})
+
+    def _make(self, logical_id: str, kind: str, props: dict[str, Any]) -> str:
+        if kind == "AWS::Cognito::UserPool":
+            args = _api_args(self.cognito, "CreateUserPool", self.resolver.resolve(props),
+                             {"UserPoolName": "PoolName"})
+            args.setdefault("PoolName", logical_id)
+            return str(self.cognito.create_user_pool(**args)["UserPool"]["Id"])
+        if kind == "AWS::Cognito::UserPoolClient":
+            args = _api_args(self.cognito, "CreateUserPoolClient", self.resolver.resolve(props), {})
+            args.setdefault("ClientName", logical_id)
+            client = self.cognito.create_user_pool_client(**args)["UserPoolClient"]
+            self.secrets[logical_id] = str(client.get("ClientSecret", ""))
+            return str(client["ClientId"])
+        if kind == "AWS::ApiGatewayV2::Api":
+            return _random_id(10)
+        if kind == "AWS::ApiGatewayV2::Stage":
+            return str(self.resolver.resolve(props.get("StageName", "$default")))
+        if kind.startswith("AWS::ApiGatewayV2::"):
+            return _random_id(7)
+        log.warning("%s (%s) is not supported locally; references to it get a made-up id", logical_id, kind)
+        return _random_id(10)
+
+
+def _moto_template(tpl: SamTemplate, local: _LocalResources) -> dict[str, Any]:
+    body = {k: v for k, v in tpl.transformed.items() if k not in ("Resources", "Outputs")}
+    resources: dict[str, Any] = {}
+    for logical_id, resource in tpl.resources.items():
+        if logical_id in local.ids:
+            continue
+        resource = substitute(resource, local.ids, local.attr)
+        depends = resource.get("DependsOn")
+        if isinstance(depends, list):
+            resource["DependsOn"] = [d for d in depends if d not in local.ids]
+        elif depends in local.ids:
+            del resource["DependsOn"]
+        resources[logical_id] = resource
+    body["Resources"] = resources
+    if "Outputs" in tpl.transformed:
+        body["Outputs"] = substitute(tpl.transformed["Outputs"], local.ids, local.attr)
+    return body
+
+
+def _upload_dummy_code(tpl: SamTemplate, endpoint_url: str, region: str) -> None:
+    """moto's Lambda reads each function's and layer's zip from S3; the real code runs from local dirs."""
+    s3 = aws_client("s3", endpoint_url, region)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("README", "code runs from the local CodeUri\n")
+    create: dict[str, Any] = {"Bucket": DUMMY_BUCKET}
+    if region != "us-east-1":
+        create["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    s3.create_bucket(**create)
+    for logical_id in {**tpl.code_dirs, **tpl.layer_sources}:
+        s3.put_object(Bucket=DUMMY_BUCKET, Key=f"{logical_id}.zip", Body=buffer.getvalue())
+
+
+def _wait(cfn: Any, stack_name: str) -> None:
+    deadline = time.monotonic() + 120
+    while True:
+        stack = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
+        status = str(stack["StackStatus"])
+        if status == "CREATE_COMPLETE":
+            return
+        if not status.endswith("IN_PROGRESS") or time.monotonic() > deadline:
+            events = cfn.describe_stack_events(StackName=stack_name)["StackEvents"]
+            reasons = [e.get("ResourceStatusReason") for e in events if e.get("ResourceStatusReason")]
+            raise RuntimeError(f"stack {stack_name}: {status}: {reasons[:5]}")
+        time.sleep(0.05)
+
+
+def _filters(props: dict[str, Any]) -> list[dict[str, Any]]:
+    filters = (props.get("FilterCriteria") or {}).get("Filters") or []
+    return [json.loads(f["Pattern"]) for f in filters if f.get("Pattern")]
+
+
+def _warm(service: str, endpoint_url: str, region: str) -> None:
+    client = aws_client(service, endpoint_url, region)
+    if service == "cloudformation":
+        client.list_stacks()
+    else:
+        client.list_user_pools(MaxResults=1)
+
+
+def create_stack(template_path: str | Path, endpoint_url: str, region: str,
+                 parameters: Mapping[str, str] | None = None, *, stack_name: str = "spoon-feeder") -> Stack:
+    """Create the template's resources in the moto server at ``endpoint_url`` and describe them."""
+    parameters = dict(parameters or {})
+    account_id = str(aws_client("sts", endpoint_url, region).get_caller_identity()["Account"])
+    with ThreadPoolExecutor(2) as pool:
+        # moto's server imports a service's backend on first use (CloudFormation's pulls in most of them,
+        # ~2 s): start that now so it overlaps with transforming the template here.
+        warming = [pool.submit(_warm, service, endpoint_url, region) for service in ("cloudformation", "cognito-idp")]
+        tpl = load_sam_template(Path(template_path), region, account_id, parameters)
+        for future in warming:
+            future.result()
+    local = _LocalResources(tpl, endpoint_url, region, account_id)
+    local.create()
+    apis = extract_apis(tpl.resources, local.resolver)
+
+    _upload_dummy_code(tpl, endpoint_url, region)
+    cfn = aws_client("cloudformation", endpoint_url, region)
+    declared = tpl.transformed.get("Parameters") or {}
+    cfn.create_stack(
+        StackName=stack_name, TemplateBody=json.dumps(_moto_template(tpl, local)),
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in tpl.parameters.items() if k in declared],
+        Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"])
+    _wait(cfn, stack_name)
+    physical: dict[str, str] = dict(local.ids)
+    for page in cfn.get_paginator("list_stack_resources").paginate(StackName=stack_name):
+        for summary in page["StackResourceSummaries"]:
+            if summary.get("PhysicalResourceId") and summary["LogicalResourceId"] not in local.ids:
+                physical[summary["LogicalResourceId"]] = summary["PhysicalResourceId"]
+
+    functions, event_sources = _read_functions(tpl, physical, endpoint_url, region, account_id)
+    return Stack(
+        resources=physical, functions=functions, event_sources=event_sources,
+        http_routes=apis.http_routes or [],
+        http_api_id=local.ids.get(apis.http_api or ""), ws_api_id=local.ids.get(apis.ws_api or ""),
+        ws_stage=apis.ws_stage, ws_function=apis.ws_function,
+        jwt_issuer=apis.jwt_issuer, jwt_audience=apis.jwt_audience or [],
+        user_pool_id=next((local.ids[k] for k, r in tpl.resources.items()
+                           if r["Type"] == "AWS::Cognito::UserPool"), None),
+        user_pool_client_id=next((local.ids[k] for k, r in tpl.resources.items()
+                                  if r["Type"] == "AWS::Cognito::UserPoolClient"), None),
+        throttle=apis.throttle, region=region, account_id=account_id, stack_name=stack_name,
+        parameters=dict(tpl.parameters))
+
+
+def _read_functions(tpl: SamTemplate, physical: Mapping[str, str], endpoint_url: str, region: str,
+                    account_id: str) -> tuple[dict[str, FunctionSpec], list[EventSource]]:
+    lam = aws_client("lambda", endpoint_url, region)
+    sqs = aws_client("sqs", endpoint_url, region)
+    functions: dict[str, FunctionSpec] = {}
+    by_name: dict[str, str] = {}
+    for logical_id, resource in tpl.resources.items():
+        if resource["Type"] != "AWS::Lambda::Function":
+            continue
+        config = lam.get_function_configuration(FunctionName=physical[logical_id])
+        layers = [ref["Ref"] for ref in resource.get("Properties", {}).get("Layers") or []
+                  if isinstance(ref, dict) and ref.get("Ref") in tpl.layer_dirs]
+        if logical_id not in tpl.code_dirs:
+            log.warning("%s has no local CodeUri; it cannot run here", logical_id)
+        functions[logical_id] = FunctionSpec(
+            name=config["FunctionName"], handler=config["Handler"],
+            code_dir=tpl.code_dirs.get(logical_id, Path(".")),
+            layer_dirs=[tpl.layer_dirs[layer] for layer in layers],
+            env={k: str(v) for k, v in ((config.get("Environment") or {}).get("Variables") or {}).items()},
+            timeout=int(config.get("Timeout") or 3), memory=int(config.get("MemorySize") or 128),
+            arn=str(config.get("FunctionArn", "")))
+        by_name[config["FunctionName"]] = logical_id
+
+    # The template's mappings, keyed like moto's, for what moto leaves out (e.g. FilterCriteria).
+    declared: dict[tuple[str, str], dict[str, Any]] = {}
+    for logical_id, resource in tpl.resources.items():
+        if resource["Type"] == "AWS::Lambda::EventSourceMapping" and logical_id in physical:
+            props = resource.get("Properties") or {}
+            function = next(iter(r for r in [props.get("FunctionName")] if isinstance(r, dict)), {})
+            declared[(str(function.get("Ref")), logical_id)] = props
+
+    sources: list[EventSource] = []
+    for page in lam.get_paginator("list_event_source_mappings").paginate():
+        for mapping in page["EventSourceMappings"]:
+            function = by_name.get(mapping["FunctionArn"].rsplit(":", 1)[-1])
+            if function is None:
+                continue
+            arn = str(mapping["EventSourceArn"])
+            props = next((p for (f, lid), p in declared.items()
+                          if f == function and physical[lid] == mapping["UUID"]), None)
+            if props is None:  # moto may not hand back the UUID as the physical id
+                props = next((p for (f, _), p in declared.items() if f == function
+                              and _arn_matches(p.get("EventSourceArn"), arn, physical)), {})
+            kind = "sqs" if arn.startswith("arn:aws:sqs:") or ":sqs:" in arn else "dynamodb"
+            queue_url = None
+            if kind == "sqs":
+                queue_url = sqs.get_queue_url(QueueName=arn.rsplit(":", 1)[-1],
+                                              QueueOwnerAWSAccountId=account_id)["QueueUrl"]
+            retry = mapping.get("MaximumRetryAttempts", props.get("MaximumRetryAttempts"))
+            sources.append(EventSource(
+                function=function, kind=kind, source_arn=arn, queue_url=queue_url,
+                batch_size=int(mapping.get("BatchSize") or props.get("BatchSize") or 10),
+                report_batch_item_failures="ReportBatchItemFailures" in (
+                    mapping.get("FunctionResponseTypes") or props.get("FunctionResponseTypes") or []),
+                starting_position=mapping.get("StartingPosition") or props.get("StartingPosition"),
+                filter_patterns=_filters(mapping) or _filters(props),
+                maximum_retry_attempts=None if retry is None else int(retry)))
+    return functions, sources
+
+
+def _arn_matches(declared: Any, arn: str, physical: Mapping[str, str]) -> bool:
+    if isinstance(declared, str):
+        return declared == arn
+    if isinstance(declared, dict) and "Fn::GetAtt" in declared:
+        target = declared["Fn::GetAtt"][0] if isinstance(declared["Fn::GetAtt"], list) else ""
+        name = physical.get(str(target), "\0")
+        return arn.endswith(f":{name}") or f"/{name}/" in arn
+    return False

@@ -1,0 +1,1 @@
+"""Identity: Cognito logins and verification of its tokens."""

@@ -1,0 +1,29 @@
+"""Verification of Cognito JWTs the way API Gateway's JWT authorizer does it (used where no authorizer runs:
+the WebSocket $connect)."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import jwt
+
+from spoonfeeder.errors import Unauthorized
+
+
+@cache
+def _keys(jwks_url: str) -> jwt.PyJWKClient:
+    return jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=3600, timeout=5)
+
+
+def verify(token: str, *, jwks_url: str, issuer: str, audience: str) -> dict[str, Any]:
+    """Claims of a valid token (signature, expiry, issuer, and `aud` or `client_id`); else Unauthorized."""
+    try:
+        key = _keys(jwks_url).get_signing_key_from_jwt(token)
+        claims: dict[str, Any] = jwt.decode(token, key.key, algorithms=["RS256"], issuer=issuer,
+                                            options={"verify_aud": False, "require": ["exp", "iss", "sub"]})
+    except jwt.PyJWTError as exc:
+        raise Unauthorized("invalid or expired token") from exc
+    if (claims.get("aud") or claims.get("client_id")) != audience:
+        raise Unauthorized("token was issued for another client")
+    return claims

@@ -1,0 +1,1 @@
+"""pydantic models for everything that crosses a boundary: API, table items, queue messages, events."""

@@ -1,0 +1,38 @@
+"""Events: what happened to a task, in order. Every push a client sees is one of these, recorded first."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class EventType(StrEnum):
+    CREATED = "task:created"
+    QUEUED = "task:queued"
+    STARTED = "task:started"
+    PROGRESS = "task:progress"
+    DELTA = "task:delta"
+    RETRYING = "task:retrying"
+    COMPLETED = "task:completed"
+    FAILED = "task:failed"
+    CANCELLED = "task:cancelled"
+
+
+class Event(BaseModel):
+    id: str
+    topic: str
+    type: str
+    seq: int
+    task_id: str | None = None
+    at: str
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+def task_topic(task_id: str) -> str:
+    return f"task:{task_id}"
+
+
+def owner_topic(owner: str) -> str:
+    return f"owner:{owner}"

@@ -1,0 +1,153 @@
+"""The task: one unit of generation, as stored and as shown."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TaskType(StrEnum):
+    TEXT = "text"
+    CHAT = "chat"
+    IMAGE = "image"
+    VIDEO = "video"
+    AUDIO = "audio"
+    MODEL_OP = "model_op"
+    SUMMARIZE = "summarize"
+    PIPELINE_NODE = "pipeline_node"
+
+
+class Provider(StrEnum):
+    OPENAI = "openai"
+    ANTHROPIC = "anthropic"
+    GEMINI = "gemini"
+    OLLAMA = "ollama"
+    COMFYUI = "comfyui"
+
+
+class TaskStatus(StrEnum):
+    PENDING = "pending"
+    QUEUED = "queued"
+    RUNNING = "running"
+    RETRYING = "retrying"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL
+
+
+TERMINAL = frozenset({TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.CANCELLED})
+
+
+class TextOptions(BaseModel):
+    """Generation options for text tasks; ranges follow the providers' own limits."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, gt=0, le=1)
+    max_tokens: int | None = Field(default=None, ge=1, le=128_000)
+    stop: list[str] | None = Field(default=None, max_length=4)
+    seed: int | None = None
+
+
+class TaskCreate(BaseModel):
+    """Body of POST /api/tasks."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: TaskType
+    provider: Provider
+    model: str | None = Field(default=None, min_length=1, max_length=200)
+    prompt: str = Field(min_length=1, description="The prompt; its size limit answers 413 when exceeded.")
+    system: str | None = Field(default=None, max_length=20_000)
+    name: str | None = Field(default=None, max_length=200)
+    options: TextOptions = Field(default_factory=TextOptions)
+
+
+class TaskError(BaseModel):
+    code: str
+    message: str
+    retryable: bool = False
+
+
+class Usage(BaseModel):
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
+
+
+class TaskResult(BaseModel):
+    text: str | None = None
+    text_s3_key: str | None = Field(default=None, description="Set instead of text when the text is large.")
+    chars: int = 0
+    usage: Usage | None = None
+    finish_reason: str | None = None
+
+
+class Task(BaseModel):
+    """A task as stored (one table item); `seq` is the per-task event counter, `lease_until` a run lease."""
+
+    model_config = ConfigDict(validate_assignment=True)
+
+    id: str
+    owner: str
+    type: TaskType
+    provider: Provider
+    model: str
+    name: str | None = None
+    status: TaskStatus
+    input: dict[str, Any]
+    options: dict[str, Any] = Field(default_factory=dict)
+    request_snapshot: dict[str, Any]
+    attempt: int = 1
+    seq: int = 0
+    result: TaskResult | None = None
+    error: TaskError | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    created_at: str
+    updated_at: str
+    started_at: str | None = None
+    completed_at: str | None = None
+    lease_until: str | None = None
+
+
+class TaskView(BaseModel):
+    """A task as the API shows it to its owner."""
+
+    id: str
+    type: TaskType
+    provider: Provider
+    model: str
+    name: str | None
+    status: TaskStatus
+    input: dict[str, Any]
+    options: dict[str, Any]
+    request_snapshot: dict[str, Any]
+    attempt: int
+    last_seq: int
+    result: TaskResult | None
+    error: TaskError | None
+    metadata: dict[str, Any]
+    created_at: str
+    updated_at: str
+    started_at: str | None
+    completed_at: str | None
+
+    @classmethod
+    def of(cls, task: Task) -> TaskView:
+        data = task.model_dump(exclude={"owner", "seq", "lease_until"})
+        return cls(**data, last_seq=task.seq)
+
+
+class TaskFilters(BaseModel):
+    status: TaskStatus | None = None
+    type: TaskType | None = None
+    provider: Provider | None = None
+    created_from: str | None = None
+    created_to: str | None = None

@@ -1,0 +1,1 @@
+"""Live view: WebSocket connections, topic subscriptions, and pushing recorded events to them."""

@@ -1,0 +1,111 @@
+"""What a connected client may ask for: subscribe, unsubscribe, resume, ping. Replies go over the socket."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+
+from spoonfeeder import ids
+from spoonfeeder.data.task_store import TaskStore
+from spoonfeeder.errors import SpoonError, ValidationFailed
+from spoonfeeder.realtime import topics
+from spoonfeeder.realtime.connections import ConnectionStore
+from spoonfeeder.realtime.pusher import Pusher
+
+REPLAY_PAGE = 200
+
+
+class Subscribe(BaseModel):
+    action: Literal["subscribe"]
+    topic: str
+
+
+class Unsubscribe(BaseModel):
+    action: Literal["unsubscribe"]
+    topic: str
+
+
+class Resume(BaseModel):
+    action: Literal["resume"]
+    topic: str
+    after_seq: int = Field(default=0, ge=0)
+
+
+class Ping(BaseModel):
+    action: Literal["ping"]
+
+
+ClientMessage = Annotated[Subscribe | Unsubscribe | Resume | Ping, Field(discriminator="action")]
+_parser: TypeAdapter[Subscribe | Unsubscribe | Resume | Ping] = TypeAdapter(ClientMessage)
+
+
+def event_message(event: dict[str, Any]) -> dict[str, Any]:
+    """The one shape in which a recorded event reaches a client, live or replayed."""
+    return {"type": "event", "event": event}
+
+
+@dataclass
+class Session:
+    connection_id: str
+    owner: str
+    connections: ConnectionStore
+    tasks: TaskStore
+    pusher: Pusher
+
+    def handle(self, raw: str | None) -> None:
+        action = None
+        try:
+            message = _parser.validate_json(raw or "")
+            action = message.action
+            self._dispatch(message)
+        except ValidationError as exc:
+            self._error(action, ValidationFailed(
+                "messages are JSON objects with an action: subscribe, unsubscribe, resume or ping",
+                details=exc.errors(include_url=False, include_context=False, include_input=False)))
+        except SpoonError as exc:
+            self._error(action, exc)
+
+    def _dispatch(self, message: Subscribe | Unsubscribe | Resume | Ping) -> None:
+        if isinstance(message, Ping):
+            self._send({"type": "pong", "at": ids.now_iso()})
+        elif isinstance(message, Subscribe):
+            topics.authorize(message.topic, self.owner, self.tasks)
+            self.connections.subscribe(self.connection_id, self.owner, message.topic)
+            self._send({"type": "subscribed", "topic": message.topic})
+        elif isinstance(message, Unsubscribe):
+            topics.parse(message.topic)
+            self.connections.unsubscribe(self.connection_id, message.topic)
+            self._send({"type": "unsubscribed", "topic": message.topic})
+        else:
+            self._resume(message)
+
+    def _resume(self, message: Resume) -> None:
+        """Subscribe, then replay what was recorded after `after_seq`; live events may repeat a replayed
+        one (same `seq`), never skip one."""
+        kind, task_id = topics.authorize(message.topic, self.owner, self.tasks)
+        if kind != "task":
+            raise ValidationFailed("resume replays task topics (task:<id>)", code="RESUME_UNSUPPORTED")
+        self.connections.subscribe(self.connection_id, self.owner, message.topic)
+        after, count, more = message.after_seq, 0, True
+        while more:
+            events, more = self.tasks.events(task_id, after_seq=after, limit=REPLAY_PAGE)
+            for event in events:
+                if not self._send(event_message(event.model_dump(mode="json"))):
+                    return
+                after, count = event.seq, count + 1
+        self._send({"type": "resumed", "topic": message.topic, "after_seq": message.after_seq,
+                    "count": count, "last_seq": after})
+
+    def _error(self, action: str | None, exc: SpoonError) -> None:
+        error: dict[str, Any] = {"code": exc.code, "message": exc.message}
+        if exc.details is not None:
+            error["details"] = exc.details
+        self._send({"type": "error", "action": action, "error": error})
+
+    def _send(self, message: dict[str, Any]) -> bool:
+        if self.pusher.send(self.connection_id, message):
+            return True
+        self.connections.remove(self.connection_id)
+        return False

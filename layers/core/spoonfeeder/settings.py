@@ -1,0 +1,60 @@
+"""Settings read from the environment the template gives each function, validated at cold start."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import TypeVar
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class CoreSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    table_name: str
+    stage: str = "dev"
+
+
+class ApiSettings(CoreSettings):
+    bucket_name: str
+    llm_tasks_queue_url: str
+    gpu_tasks_queue_url: str
+    provider_secret_arn: str
+    user_pool_id: str
+    user_pool_client_id: str
+    max_prompt_chars: int = 100_000
+    max_body_bytes: int = 512_000
+    auth_cookie_name: str = "sf_token"
+
+
+class WsSettings(CoreSettings):
+    user_pool_client_id: str
+    jwt_issuer: str
+    jwks_url: str
+    ws_management_url: str
+    connection_ttl_seconds: int = 2 * 3600
+
+
+class EventsSettings(CoreSettings):
+    ws_management_url: str
+
+
+class WorkerSettings(CoreSettings):
+    bucket_name: str
+    provider_secret_arn: str
+    max_receive_count: int = 5
+    retry_base_seconds: float = 2.0
+    retry_max_seconds: int = 900
+    provider_timeout_seconds: float = 60.0
+    delta_flush_seconds: float = 0.2
+    # Results larger than this go to S3; the item keeps the key (items must stay far below 400 KB).
+    inline_result_max_chars: int = 32_000
+
+
+SettingsT = TypeVar("SettingsT", bound=CoreSettings)
+
+
+@cache
+def load(kind: type[SettingsT]) -> SettingsT:
+    """One validated settings object per kind and process; fails loudly when a variable is missing."""
+    return kind()  # type: ignore[call-arg]

@@ -1,0 +1,1 @@
+"""Task domain: the state machine, routing and the use cases (create, cancel, retry, run)."""

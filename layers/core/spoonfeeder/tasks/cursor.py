@@ -1,0 +1,36 @@
+"""Opaque pagination cursors: the last key of a page, bound to the owner who asked for it."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from spoonfeeder.errors import ValidationFailed
+
+_KEY_FIELDS = ("pk", "sk", "gsi1pk", "gsi1sk")
+
+
+def encode(key: dict[str, Any] | None) -> str | None:
+    if key is None:
+        return None
+    plain = {k: key[k]["S"] for k in _KEY_FIELDS}
+    return base64.urlsafe_b64encode(json.dumps(plain, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode(cursor: str | None, *, owner: str) -> dict[str, Any] | None:
+    if not cursor:
+        return None
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        plain = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if not isinstance(plain, dict) or set(plain) != set(_KEY_FIELDS):
+            raise ValueError("unexpected fields")
+        if not all(isinstance(v, str) for v in plain.values()):
+            raise ValueError("unexpected values")
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise ValidationFailed("cursor is not valid", code="INVALID_CURSOR") from exc
+    if plain["gsi1pk"] != f"OWNER#{owner}":
+        raise ValidationFailed("cursor is not valid", code="INVALID_CURSOR")
+    return {k: {"S": v} for k, v in plain.items()}

@@ -1,0 +1,54 @@
+"""Which queue runs a task, as a pure function of what was asked (DESIGN §4)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from spoonfeeder.errors import Unprocessable
+from spoonfeeder.models.tasks import Provider, TaskType
+
+
+class Lane(StrEnum):
+    LLM = "llm-tasks"  # Lambda workers calling cloud providers
+    GPU = "gpu-tasks"  # the GPU agent driving Ollama and ComfyUI
+
+
+CLOUD_PROVIDERS = frozenset({Provider.OPENAI, Provider.ANTHROPIC, Provider.GEMINI})
+TEXT_TYPES = frozenset({TaskType.TEXT, TaskType.CHAT, TaskType.SUMMARIZE})
+MEDIA_TYPES = frozenset({TaskType.IMAGE, TaskType.VIDEO, TaskType.AUDIO})
+
+# What can run today; everything else is refused with 422 rather than queued to fail later.
+RUNNABLE = frozenset({(TaskType.TEXT, Provider.OPENAI)})
+
+DEFAULT_MODELS = {
+    Provider.OPENAI: "gpt-4o-mini",
+    Provider.ANTHROPIC: "claude-sonnet-4-5",
+    Provider.GEMINI: "gemini-2.5-flash",
+    Provider.OLLAMA: "llama3.2",
+}
+
+
+def lane_for(task_type: TaskType, provider: Provider) -> Lane:
+    if task_type in TEXT_TYPES and provider in CLOUD_PROVIDERS:
+        return Lane.LLM
+    if task_type is TaskType.IMAGE and provider is Provider.OPENAI:
+        return Lane.LLM
+    if provider is Provider.OLLAMA or provider is Provider.COMFYUI:
+        return Lane.GPU
+    raise Unprocessable(f"{provider} does not run {task_type} tasks", code="UNSUPPORTED_COMBINATION",
+                        details={"type": str(task_type), "provider": str(provider)})
+
+
+def ensure_runnable(task_type: TaskType, provider: Provider) -> Lane:
+    lane = lane_for(task_type, provider)
+    if (task_type, provider) not in RUNNABLE:
+        raise Unprocessable(f"{task_type} tasks on {provider} are not available yet",
+                            code="NOT_AVAILABLE", details={"type": str(task_type), "provider": str(provider)})
+    return lane
+
+
+def default_model(provider: Provider) -> str:
+    model = DEFAULT_MODELS.get(provider)
+    if model is None:
+        raise Unprocessable(f"{provider} needs an explicit model", code="MODEL_REQUIRED")
+    return model

@@ -1,0 +1,176 @@
+"""Task use cases behind the HTTP API: create, read, list, cancel or delete, retry.
+
+Every read checks the owner; another user's task is "not found", never "forbidden", so ids leak nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from spoonfeeder import ids
+from spoonfeeder.data import queues
+from spoonfeeder.data.task_store import IdempotencyClaim, IdempotencyKeyTaken, TaskStore
+from spoonfeeder.errors import Conflict, NotFound, PayloadTooLarge, ServiceUnavailable, Unprocessable
+from spoonfeeder.models.events import Event, EventType
+from spoonfeeder.models.messages import TaskMessage
+from spoonfeeder.models.tasks import Task, TaskCreate, TaskFilters, TaskStatus, TaskView
+from spoonfeeder.tasks import cursor, routing
+from spoonfeeder.tasks.snapshot import text_snapshot
+from spoonfeeder.tasks.state import CANCELLABLE, EVENT_OF, RETRYABLE_BY_USER, transition
+
+logger = Logger(child=True)
+
+
+@dataclass(frozen=True)
+class Created:
+    view: dict[str, Any]
+    replayed: bool
+
+
+@dataclass
+class TaskService:
+    store: TaskStore
+    queue_urls: dict[routing.Lane, str]
+    max_prompt_chars: int
+
+    # ------------------------------------------------------------------ create
+    def create(self, owner: str, body: TaskCreate, *, idempotency_key: str | None, trace_id: str | None) -> Created:
+        if len(body.prompt) > self.max_prompt_chars:
+            raise PayloadTooLarge(f"prompt is longer than {self.max_prompt_chars} characters",
+                                  details={"limit": self.max_prompt_chars, "length": len(body.prompt)})
+        lane = routing.ensure_runnable(body.type, body.provider)
+        claim = None
+        if idempotency_key:
+            request_hash = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
+            claim = IdempotencyClaim(owner, idempotency_key, request_hash)
+            earlier = self._replay(owner, claim)
+            if earlier:
+                return earlier
+        model = body.model or routing.default_model(body.provider)
+        at = ids.now_iso()
+        task = Task(
+            id=ids.new_id(), owner=owner, type=body.type, provider=body.provider, model=model, name=body.name,
+            status=TaskStatus.PENDING, input=body.model_dump(include={"prompt", "system"}, exclude_none=True),
+            options=body.options.model_dump(exclude_none=True), request_snapshot=text_snapshot(body, model),
+            created_at=at, updated_at=at,
+        )
+        try:
+            self.store.create(task, EventType.CREATED, self._summary(task), claim)
+        except IdempotencyKeyTaken as taken:
+            assert claim is not None
+            earlier = self._replay(owner, claim)
+            if earlier:
+                return earlier
+            raise Conflict("a request with this Idempotency-Key is in progress",
+                           code="IDEMPOTENCY_IN_PROGRESS") from taken
+        queued = self._enqueue(task, lane, trace_id=trace_id, on_failure="delete", claim=claim)
+        view = TaskView.of(queued).model_dump(mode="json")
+        if claim:
+            self.store.remember_response(claim, view)
+        return Created(view, replayed=False)
+
+    def _replay(self, owner: str, claim: IdempotencyClaim) -> Created | None:
+        record = self.store.idempotency(claim)
+        if record is None:
+            return None
+        if record.request_hash != claim.request_hash:
+            raise Unprocessable("this Idempotency-Key was used with a different request",
+                                code="IDEMPOTENCY_KEY_REUSED")
+        if record.response is not None:
+            return Created(record.response, replayed=True)
+        task = self.store.get(record.task_id)
+        if task is None or task.owner != owner:
+            return None
+        return Created(TaskView.of(task).model_dump(mode="json"), replayed=True)
+
+    def _enqueue(
+        self, task: Task, lane: routing.Lane, *, trace_id: str | None, on_failure: str,
+        claim: IdempotencyClaim | None = None,
+    ) -> Task:
+        """Send the task's message, then mark it queued; a failed send undoes the attempt and answers 503."""
+        message = TaskMessage(task_id=task.id, owner=task.owner, attempt=task.attempt, trace_id=trace_id)
+        try:
+            queues.send_task(self.queue_urls[lane], message)
+        except Exception as exc:
+            logger.exception("queue send failed", extra={"task_id": task.id, "lane": str(lane)})
+            if on_failure == "delete":
+                self.store.delete(task)
+                if claim:
+                    self.store.forget_idempotency(claim)
+            else:
+                self._move(task.id, TaskStatus.FAILED, {"error": {"code": "QUEUE_UNAVAILABLE"}},
+                           updates={"error": {"code": "QUEUE_UNAVAILABLE", "message": "the task queue is unavailable"}})
+            raise ServiceUnavailable("the task queue is unavailable; nothing was queued, try again") from exc
+        moved = self._move(task.id, TaskStatus.QUEUED, {"lane": str(lane), "attempt": task.attempt})
+        # A cancel can land between send and mark; the worker then skips the message.
+        return moved[0] if moved else self._must_get(task.id)
+
+    # ------------------------------------------------------------------ reads
+    def get(self, owner: str, task_id: str) -> Task:
+        task = self.store.get(task_id)
+        if task is None or task.owner != owner:
+            raise NotFound(f"task {task_id} not found")
+        return task
+
+    def list(self, owner: str, filters: TaskFilters, *, limit: int, after: str | None) -> tuple[list[Task], str | None]:
+        tasks, last_key = self.store.list_owned(owner, filters, limit=limit,
+                                                start_key=cursor.decode(after, owner=owner))
+        return tasks, cursor.encode(last_key)
+
+    def events(self, owner: str, task_id: str, *, after_seq: int, limit: int) -> tuple[list[Event], bool]:
+        self.get(owner, task_id)
+        return self.store.events(task_id, after_seq=after_seq, limit=limit)
+
+    # ------------------------------------------------------------------ cancel, delete, retry
+    def cancel_or_delete(self, owner: str, task_id: str) -> Task | None:
+        """Cancel an unfinished task (returns it); delete a finished one (returns None)."""
+        task = self.get(owner, task_id)
+        if task.status in CANCELLABLE:
+            moved = self._move(task_id, TaskStatus.CANCELLED, {"by": "user"},
+                               updates={"completed_at": ids.now_iso(), "lease_until": None})
+            if moved:
+                return moved[0]
+            task = self._must_get(task_id)
+            if not task.status.terminal:
+                raise Conflict("the task changed while being cancelled; try again")
+        self.store.delete(task)
+        return None
+
+    def retry(self, owner: str, task_id: str, *, trace_id: str | None) -> Task:
+        task = self.get(owner, task_id)
+        if task.status not in RETRYABLE_BY_USER:
+            raise Conflict(f"only failed or cancelled tasks can be retried; this one is {task.status}",
+                           code="NOT_RETRYABLE")
+        lane = routing.ensure_runnable(task.type, task.provider)
+        attempt = task.attempt + 1
+        moved = self._move(
+            task_id, TaskStatus.PENDING, {"attempt": attempt, "by": "user"}, event_type=EventType.RETRYING,
+            updates={"attempt": attempt, "error": None, "result": None, "started_at": None,
+                     "completed_at": None, "lease_until": None},
+        )
+        if moved is None:
+            raise Conflict("the task changed while being retried; try again")
+        return self._enqueue(moved[0], lane, trace_id=trace_id, on_failure="fail")
+
+    # ------------------------------------------------------------------ helpers
+    def _move(
+        self, task_id: str, to: TaskStatus, data: dict[str, Any], *,
+        updates: dict[str, Any] | None = None, event_type: str | None = None,
+    ) -> tuple[Task, Event] | None:
+        change = transition(to, now_iso=ids.now_iso(), updates=updates)
+        return self.store.record(task_id, event_type or EVENT_OF[to], data, change=change)
+
+    def _must_get(self, task_id: str) -> Task:
+        task = self.store.get(task_id)
+        if task is None:
+            raise NotFound(f"task {task_id} not found")
+        return task
+
+    @staticmethod
+    def _summary(task: Task) -> dict[str, Any]:
+        return {"type": str(task.type), "provider": str(task.provider), "model": task.model,
+                "attempt": task.attempt, "name": task.name}
