@@ -9,10 +9,31 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from types import TracebackType
 from typing import IO, Self
 
-__all__ = ["MotoServer", "free_port"]
+__all__ = ["PRELOAD", "MotoServer", "free_port"]
+
+#: moto imports a service's backend on its first request; CloudFormation's pulls in most others (~2 s).
+#: Importing them in the server while it starts overlaps that with whatever the caller does meanwhile.
+PRELOAD = ("moto.cloudformation.models", "moto.cognitoidp.models")
+
+# ``python -m moto.server`` plus two threads: the preloads, and a watchdog that ends the server when our
+# end of its stdin closes, so a parent that dies without stopping it does not leave the port taken.
+_LAUNCHER = """
+import importlib, os, sys, threading
+def watchdog():
+    sys.stdin.buffer.read()
+    os._exit(0)
+def preload():
+    for name in {modules!r}:
+        importlib.import_module(name)
+threading.Thread(target=watchdog, daemon=True).start()
+threading.Thread(target=preload, daemon=True).start()
+from moto.server import main
+main(sys.argv[1:])
+"""
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -22,15 +43,17 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 class MotoServer:
-    """``python -m moto.server`` on ``host:port``; ``with MotoServer(port) as moto: moto.url``."""
+    """moto's server (``moto.server.main``) on ``host:port``; ``with MotoServer(port) as moto: moto.url``."""
 
     def __init__(self, port: int = 0, host: str = "127.0.0.1", *, python: str = sys.executable,
-                 log: IO[bytes] | int | None = subprocess.DEVNULL, start_timeout: float = 30.0) -> None:
+                 log: IO[bytes] | int | None = subprocess.DEVNULL, start_timeout: float = 30.0,
+                 preload: Sequence[str] = PRELOAD) -> None:
         self.host = host
         self.port = port or free_port(host)
         self.python = python
         self.log = log
         self.start_timeout = start_timeout
+        self.preload = tuple(preload)
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -44,8 +67,8 @@ class MotoServer:
         # The server must not forward to (or be configured for) a real endpoint inherited from us.
         env.pop("AWS_ENDPOINT_URL", None)
         self.process = subprocess.Popen(
-            [self.python, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
-            stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log, env=env,
+            [self.python, "-c", _LAUNCHER.format(modules=list(self.preload)), "-H", self.host, "-p", str(self.port)],
+            stdin=subprocess.PIPE, stdout=self.log, stderr=self.log, env=env,
         )
         try:
             self._wait_ready()
@@ -72,7 +95,11 @@ class MotoServer:
 
     def stop(self) -> None:
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
+        if process is None:
+            return
+        if process.stdin is not None:
+            process.stdin.close()
+        if process.poll() is not None:
             return
         process.terminate()
         try:

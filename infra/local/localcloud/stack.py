@@ -26,13 +26,15 @@ import boto3
 from botocore.config import Config
 
 from .apis import HttpRoute, extract_apis
+from .fixups import Fixups, collect
 from .template import DUMMY_BUCKET, Resolver, SamTemplate, load_sam_template, substitute
 
 __all__ = ["EventSource", "FunctionSpec", "HttpRoute", "Stack", "aws_client", "create_stack"]
 
 log = logging.getLogger(__name__)
 FAKE_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-_LOCAL_TYPES = ("AWS::Cognito::", "AWS::ApiGatewayV2::")
+# moto's CloudFormation skips these (Secrets Manager silently): the local cloud makes them itself.
+_LOCAL_TYPES = ("AWS::Cognito::", "AWS::ApiGatewayV2::", "AWS::SecretsManager::Secret")
 _SESSION_LOCK = threading.Lock()
 
 
@@ -131,6 +133,7 @@ class _LocalResources:
 
     def __init__(self, tpl: SamTemplate, endpoint_url: str, region: str, account_id: str) -> None:
         self.tpl, self.region, self.account_id = tpl, region, account_id
+        self.endpoint_url = endpoint_url
         self.cognito = aws_client("cognito-idp", endpoint_url, region)
         self.ids: dict[str, str] = {}
         self.secrets: dict[str, str] = {}
@@ -184,6 +187,13 @@ class _LocalResources:
             return str(client["ClientId"])
         if kind == "AWS::ApiGatewayV2::Api":
             return _random_id(10)
+        if kind == "AWS::SecretsManager::Secret":
+            # Its KMS key is made later by moto's CloudFormation; locally the secret uses the default key.
+            resolved = self.resolver.resolve({k: v for k, v in props.items() if k != "KmsKeyId"})
+            secrets = aws_client("secretsmanager", self.endpoint_url, self.region)
+            made = secrets.create_secret(Name=resolved.get("Name") or f"spoon-feeder-{logical_id}",
+                                         SecretString=resolved.get("SecretString") or "{}")
+            return str(made["ARN"])
         if kind == "AWS::ApiGatewayV2::Stage":
             return str(self.resolver.resolve(props.get("StageName", "$default")))
         if kind.startswith("AWS::ApiGatewayV2::"):
@@ -192,7 +202,7 @@ class _LocalResources:
         return _random_id(10)
 
 
-def _moto_template(tpl: SamTemplate, local: _LocalResources) -> dict[str, Any]:
+def _moto_template(tpl: SamTemplate, local: _LocalResources) -> tuple[dict[str, Any], Fixups]:
     body = {k: v for k, v in tpl.transformed.items() if k not in ("Resources", "Outputs")}
     resources: dict[str, Any] = {}
     for logical_id, resource in tpl.resources.items():
@@ -206,9 +216,10 @@ def _moto_template(tpl: SamTemplate, local: _LocalResources) -> dict[str, Any]:
             del resource["DependsOn"]
         resources[logical_id] = resource
     body["Resources"] = resources
-    if "Outputs" in tpl.transformed:
-        body["Outputs"] = substitute(tpl.transformed["Outputs"], local.ids, local.attr)
-    return body
+    fixups = collect(resources)
+    outputs = substitute(tpl.transformed.get("Outputs") or {}, local.ids, local.attr)
+    body["Outputs"] = {**outputs, **fixups.outputs}
+    return body, fixups
 
 
 def _upload_dummy_code(tpl: SamTemplate, endpoint_url: str, region: str) -> None:
@@ -225,13 +236,14 @@ def _upload_dummy_code(tpl: SamTemplate, endpoint_url: str, region: str) -> None
         s3.put_object(Bucket=DUMMY_BUCKET, Key=f"{logical_id}.zip", Body=buffer.getvalue())
 
 
-def _wait(cfn: Any, stack_name: str) -> None:
+def _wait(cfn: Any, stack_name: str) -> dict[str, str]:
+    """Wait for CREATE_COMPLETE; returns the stack's outputs."""
     deadline = time.monotonic() + 120
     while True:
         stack = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
         status = str(stack["StackStatus"])
         if status == "CREATE_COMPLETE":
-            return
+            return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs") or []}
         if not status.endswith("IN_PROGRESS") or time.monotonic() > deadline:
             events = cfn.describe_stack_events(StackName=stack_name)["StackEvents"]
             reasons = [e.get("ResourceStatusReason") for e in events if e.get("ResourceStatusReason")]
@@ -271,18 +283,21 @@ def create_stack(template_path: str | Path, endpoint_url: str, region: str,
     _upload_dummy_code(tpl, endpoint_url, region)
     cfn = aws_client("cloudformation", endpoint_url, region)
     declared = tpl.transformed.get("Parameters") or {}
+    body, fixups = _moto_template(tpl, local)
     cfn.create_stack(
-        StackName=stack_name, TemplateBody=json.dumps(_moto_template(tpl, local)),
+        StackName=stack_name, TemplateBody=json.dumps(body),
         Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in tpl.parameters.items() if k in declared],
         Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"])
-    _wait(cfn, stack_name)
+    outputs = _wait(cfn, stack_name)
     physical: dict[str, str] = dict(local.ids)
     for page in cfn.get_paginator("list_stack_resources").paginate(StackName=stack_name):
         for summary in page["StackResourceSummaries"]:
             if summary.get("PhysicalResourceId") and summary["LogicalResourceId"] not in local.ids:
                 physical[summary["LogicalResourceId"]] = summary["PhysicalResourceId"]
 
+    fixups.apply(outputs, physical, lambda service: aws_client(service, endpoint_url, region))
     functions, event_sources = _read_functions(tpl, physical, endpoint_url, region, account_id)
+    _detach_moto_pollers(endpoint_url, region)
     return Stack(
         resources=physical, functions=functions, event_sources=event_sources,
         http_routes=apis.http_routes or [],
@@ -295,6 +310,16 @@ def create_stack(template_path: str | Path, endpoint_url: str, region: str,
                                   if r["Type"] == "AWS::Cognito::UserPoolClient"), None),
         throttle=apis.throttle, region=region, account_id=account_id, stack_name=stack_name,
         parameters=dict(tpl.parameters))
+
+
+def _detach_moto_pollers(endpoint_url: str, region: str) -> None:
+    """moto's SQS tries to run a mapping's function itself on every send (it cannot: no Docker), receiving the
+    message on the way and so bumping its receive count. The local cloud's runners deliver instead."""
+    lam = aws_client("lambda", endpoint_url, region)
+    for page in lam.get_paginator("list_event_source_mappings").paginate():
+        for mapping in page["EventSourceMappings"]:
+            # Disabled, not deleted: moto's queues and tables keep their own reference to the mapping.
+            lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)
 
 
 def _read_functions(tpl: SamTemplate, physical: Mapping[str, str], endpoint_url: str, region: str,

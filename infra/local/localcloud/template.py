@@ -10,11 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cfnlint.decode import decode_str
-import boto3
-from samtranslator.parser.parser import Parser
-from samtranslator.translator.arn_generator import ArnGenerator
-from samtranslator.translator.translator import Translator
 
 __all__ = ["Resolver", "SamTemplate", "load_sam_template", "references", "substitute"]
 

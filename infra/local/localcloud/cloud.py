@@ -1,0 +1,217 @@
+"""The whole local cloud in one process: moto, the template's resources, functions, pollers, gateway."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import secrets
+import signal
+import string
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .functions import FunctionRegistry
+from .moto_process import MotoServer
+from .runners import EventSourceRunners
+from .stack import FAKE_CREDENTIALS, Stack, aws_client, create_stack
+
+__all__ = ["LocalCloud", "Settings", "main"]
+
+log = logging.getLogger("localcloud")
+REGION = "us-east-1"
+READY_LINE = "Spoon Feeder local cloud is up"
+
+
+@dataclass
+class Settings:
+    port: int = 3001
+    aws_port: int = 3002
+    state_dir: Path = Path(".local")
+    template: Path = Path("template.yaml")
+    parameters: dict[str, str] = field(default_factory=dict)
+    dev_user: str = "dev@spoonfeeder.local"
+    dev_password: str | None = None
+    openai_api_key: str | None = None
+    openai_base_url: str | None = None
+    log_level: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ, cwd: Path | None = None) -> Settings:
+        cwd = cwd or Path.cwd()
+        port = int(env.get("SPOON_PORT") or 3001)
+        pairs = (item.partition("=") for item in (env.get("SPOON_PARAMETERS") or "").split())
+        return cls(
+            port=port, aws_port=int(env.get("SPOON_AWS_PORT") or port + 1),
+            state_dir=cwd / (env.get("SPOON_STATE_DIR") or ".local"),
+            template=cwd / (env.get("SPOON_TEMPLATE") or "template.yaml"),
+            parameters={key: value for key, sep, value in pairs if key and sep},
+            dev_user=env.get("SPOON_DEV_USER") or "dev@spoonfeeder.local",
+            dev_password=env.get("SPOON_DEV_PASSWORD") or None,
+            openai_api_key=env.get("OPENAI_API_KEY") or None,
+            openai_base_url=env.get("OPENAI_BASE_URL") or None,
+            log_level=env.get("SPOON_LOG_LEVEL") or None)
+
+
+def new_password(policy: Mapping[str, Any]) -> str:
+    """A random password that satisfies the user pool's password policy."""
+    length = max(16, int(policy.get("MinimumLength", 8)))
+    classes = [string.ascii_lowercase, string.ascii_uppercase, string.digits]
+    if policy.get("RequireSymbols"):
+        classes.append("^$*.[]{}()?-!@#%&,><:;|_~")
+    chars = [secrets.choice(c) for c in classes]
+    alphabet = string.ascii_letters + string.digits
+    chars += [secrets.choice(alphabet) for _ in range(length - len(chars))]
+    secrets.SystemRandom().shuffle(chars)
+    return "".join(chars)
+
+
+class LocalCloud:
+    """``await start()`` brings everything up and returns what clients need; ``await stop()`` undoes it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.moto: MotoServer | None = None
+        self.stack: Stack | None = None
+        self.registry: FunctionRegistry | None = None
+        self._stack = contextlib.AsyncExitStack()
+
+    def _client(self, service: str) -> Any:
+        assert self.moto is not None
+        return aws_client(service, self.moto.url, REGION)
+
+    async def start(self) -> dict[str, Any]:
+        try:
+            return await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> dict[str, Any]:
+        s = self.settings
+        s.state_dir.mkdir(parents=True, exist_ok=True)
+        moto_log = self._stack.enter_context(open(s.state_dir / "moto.log", "ab"))  # noqa: SIM115
+        self.moto = MotoServer(s.aws_port, log=moto_log)
+        self._stack.callback(self.moto.stop)
+        await asyncio.to_thread(self.moto.start)
+        log.info("moto listening on %s", self.moto.url)
+        self.stack = stack = await asyncio.to_thread(create_stack, s.template, self.moto.url, REGION, s.parameters)
+        log.info("stack created: %d resources, %d functions", len(stack.resources), len(stack.functions))
+        password = await asyncio.to_thread(self._dev_user)
+        simulated = await asyncio.to_thread(self._provider_secret)
+
+        jwks_url = f"{self.moto.url}/{stack.user_pool_id}/.well-known/jwks.json"
+        overlay = {"AWS_ENDPOINT_URL": self.moto.url, "AWS_ACCESS_KEY_ID": FAKE_CREDENTIALS["aws_access_key_id"],
+                   "AWS_SECRET_ACCESS_KEY": FAKE_CREDENTIALS["aws_secret_access_key"],
+                   "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION, "JWKS_URL": jwks_url,
+                   "WS_MANAGEMENT_URL": f"http://127.0.0.1:{s.port}/_ws/{stack.ws_stage}"}
+        if s.log_level:
+            overlay["POWERTOOLS_LOG_LEVEL"] = s.log_level.upper()
+        self.registry = registry = FunctionRegistry(stack.functions, overlay)
+        self._stack.callback(registry.close)
+
+        runners = EventSourceRunners(stack.event_sources, registry.invoke_result, self.moto.url, REGION)
+        self._stack.push_async_callback(runners.stop)
+        await runners.start()
+
+        from .gateway import Gateway  # the gateway (aiohttp, jwt) is only needed by the whole cloud
+
+        gateway = Gateway(
+            host="127.0.0.1", port=s.port, invoke=registry.invoke, http_routes=stack.http_routes,
+            http_api_id=stack.http_api_id or "", ws_api_id=stack.ws_api_id or "", ws_stage=stack.ws_stage or "",
+            ws_function=stack.ws_function or "", jwt_issuer=stack.jwt_issuer or "",
+            jwt_audience=stack.jwt_audience, jwks_url=jwks_url, throttle=stack.throttle,
+            region=stack.region, account_id=stack.account_id)
+        self._stack.push_async_callback(gateway.stop)  # first to stop: $disconnect still reaches functions
+        await gateway.start()
+
+        info = {"api_url": f"http://127.0.0.1:{gateway.port}/api", "ws_url": f"ws://127.0.0.1:{gateway.port}/ws",
+                "username": s.dev_user, "password": password, "aws_endpoint_url": self.moto.url,
+                "user_pool_id": stack.user_pool_id, "user_pool_client_id": stack.user_pool_client_id,
+                "simulated_providers": simulated, "resources": stack.resources}
+        path = s.state_dir / "stack.json"
+        path.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+        path.chmod(0o600)  # it holds the dev user's password
+        return info
+
+    def _dev_user(self) -> str:
+        assert self.stack is not None and self.stack.user_pool_id
+        cognito, pool = self._client("cognito-idp"), self.stack.user_pool_id
+        policy = cognito.describe_user_pool(UserPoolId=pool)["UserPool"].get("Policies", {}).get("PasswordPolicy", {})
+        password = self.settings.dev_password or new_password(policy)
+        user = self.settings.dev_user
+        cognito.admin_create_user(UserPoolId=pool, Username=user, MessageAction="SUPPRESS", UserAttributes=[
+            {"Name": "email", "Value": user}, {"Name": "email_verified", "Value": "true"}])
+        cognito.admin_set_user_password(UserPoolId=pool, Username=user, Password=password, Permanent=True)
+        log.info("dev user %s created", user)
+        return password
+
+    def _provider_secret(self) -> list[str]:
+        assert self.stack is not None
+        secret_id = self.stack.resources.get("ProviderSecret")
+        s = self.settings
+        if s.openai_api_key:
+            value: dict[str, Any] = {"api_key": s.openai_api_key,
+                                     "base_url": s.openai_base_url or "https://api.openai.com/v1"}
+            simulated: list[str] = []
+        else:
+            from .fakes.openai_server import FakeOpenAI
+
+            fake = FakeOpenAI(host="127.0.0.1", port=0, api_key=None).start()
+            self._stack.callback(fake.stop)
+            value = {"api_key": "simulated", "base_url": fake.base_url, "simulated": True}
+            simulated = ["openai"]
+            log.warning("SIMULATED provider: openai answers from a local fake at %s "
+                        "(set OPENAI_API_KEY to use the real one)", fake.base_url)
+        if secret_id:
+            self._client("secretsmanager").put_secret_value(SecretId=secret_id,
+                                                            SecretString=json.dumps({"openai": value}))
+        else:
+            log.warning("the template has no ProviderSecret; provider credentials not stored")
+        return simulated
+
+    async def stop(self) -> None:
+        await self._stack.aclose()
+
+
+async def _serve(settings: Settings) -> int:
+    cloud = LocalCloud(settings)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
+    try:
+        starting = asyncio.create_task(cloud.start())
+        waiting = asyncio.create_task(stopping.wait())
+        await asyncio.wait({starting, waiting}, return_when=asyncio.FIRST_COMPLETED)
+        if not starting.done():  # interrupted while starting
+            starting.cancel()
+            await asyncio.gather(starting, return_exceptions=True)
+            return 0
+        waiting.cancel()
+        info = starting.result()
+        print(json.dumps(info, indent=2), flush=True)
+        print(READY_LINE, flush=True)
+        await stopping.wait()
+        log.info("stopping")
+        return 0
+    finally:
+        await cloud.stop()
+
+
+def main() -> int:
+    settings = Settings.from_env()
+    logging.basicConfig(level=(settings.log_level or "INFO").upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    for noisy in ("botocore", "boto3", "urllib3", "aiohttp.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        return asyncio.run(_serve(settings))
+    except Exception:
+        log.exception("the local cloud failed")
+        return 1

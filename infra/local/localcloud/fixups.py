@@ -1,0 +1,122 @@
+"""Properties moto's CloudFormation accepts but does not apply, applied afterwards through the APIs.
+
+moto 5.2 makes an ``AWS::S3::Bucket`` with only its encryption and tags, an ``AWS::DynamoDB::Table``
+without its TTL and point-in-time recovery, and skips ``AWS::SQS::QueuePolicy``. Their values can hold
+intrinsics only CloudFormation resolves, so each intrinsic is handed to moto as a stack Output
+(``defer``) and read back after creation (``resolve``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Fixups", "collect"]
+
+log = logging.getLogger(__name__)
+_PREFIX = "LocalCloudValue"
+_BUCKET = ("VersioningConfiguration", "PublicAccessBlockConfiguration", "NotificationConfiguration")
+_TABLE = ("TimeToLiveSpecification", "PointInTimeRecoverySpecification")
+_WANTED = {"AWS::S3::Bucket": _BUCKET, "AWS::DynamoDB::Table": _TABLE, "AWS::SQS::QueuePolicy": ("Queues", "PolicyDocument")}
+
+
+@dataclass
+class _Placeholder:
+    output: str
+
+
+@dataclass
+class Fixups:
+    todo: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)  # (logical id, type, props)
+    outputs: dict[str, Any] = field(default_factory=dict)  # output name -> intrinsic
+
+    def defer(self, node: Any) -> Any:
+        if isinstance(node, list):
+            return [self.defer(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        if len(node) == 1 and next(iter(node)).startswith(("Ref", "Fn::")):
+            name = f"{_PREFIX}{len(self.outputs)}"
+            self.outputs[name] = {"Value": node}
+            return _Placeholder(name)
+        return {key: self.defer(value) for key, value in node.items()}
+
+    def apply(self, outputs: dict[str, str], physical: dict[str, str], client: Callable[[str], Any]) -> None:
+        def resolve(node: Any) -> Any:
+            if isinstance(node, _Placeholder):
+                return outputs[node.output]
+            if isinstance(node, list):
+                return [resolve(item) for item in node]
+            if isinstance(node, dict):
+                return {key: resolve(value) for key, value in node.items()}
+            return node
+
+        for logical_id, kind, props in self.todo:
+            try:
+                _APPLY[kind](physical.get(logical_id, ""), resolve(props), client)
+            except Exception:
+                log.exception("could not apply %s of %s locally", sorted(props), logical_id)
+
+
+def collect(resources: dict[str, dict[str, Any]]) -> Fixups:
+    fixups = Fixups()
+    for logical_id, resource in resources.items():
+        wanted = _WANTED.get(resource.get("Type", ""))
+        props = {k: v for k, v in (resource.get("Properties") or {}).items() if wanted and k in wanted}
+        if props:
+            fixups.todo.append((logical_id, resource["Type"], fixups.defer(props)))
+    return fixups
+
+
+def _filter(cfn: dict[str, Any] | None) -> dict[str, Any]:
+    rules = ((cfn or {}).get("S3Key") or {}).get("Rules") or []
+    return {"Filter": {"Key": {"FilterRules": rules}}} if rules else {}
+
+
+def _bucket(name: str, props: dict[str, Any], client: Callable[[str], Any]) -> None:
+    s3 = client("s3")
+    if "VersioningConfiguration" in props:
+        s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={
+            "Status": props["VersioningConfiguration"].get("Status", "Enabled")})
+    if "PublicAccessBlockConfiguration" in props:
+        s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration={
+            k: str(v).lower() == "true" for k, v in props["PublicAccessBlockConfiguration"].items()})
+    if "NotificationConfiguration" in props:
+        cfn = props["NotificationConfiguration"]
+        config: dict[str, Any] = {}
+        for section, target, arn_key in (("QueueConfigurations", "Queue", "QueueArn"),
+                                         ("TopicConfigurations", "Topic", "TopicArn"),
+                                         ("LambdaConfigurations", "Function", "LambdaFunctionArn")):
+            entries = [{arn_key: c[target], "Events": [c["Event"]], **_filter(c.get("Filter"))}
+                       for c in cfn.get(section) or []]
+            if entries:
+                config[section.replace("LambdaConfigurations", "LambdaFunctionConfigurations")] = entries
+        if cfn.get("LambdaConfigurations"):
+            log.warning("bucket %s: S3 -> Lambda notifications are recorded but nothing invokes them locally", name)
+        s3.put_bucket_notification_configuration(Bucket=name, NotificationConfiguration=config)
+
+
+def _table(name: str, props: dict[str, Any], client: Callable[[str], Any]) -> None:
+    dynamodb = client("dynamodb")
+    ttl = props.get("TimeToLiveSpecification")
+    if ttl and str(ttl.get("Enabled")).lower() == "true":
+        dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification={
+            "Enabled": True, "AttributeName": ttl["AttributeName"]})
+    pitr = props.get("PointInTimeRecoverySpecification")
+    if pitr and str(pitr.get("PointInTimeRecoveryEnabled")).lower() == "true":
+        dynamodb.update_continuous_backups(TableName=name, PointInTimeRecoverySpecification={
+            "PointInTimeRecoveryEnabled": True})
+
+
+def _queue_policy(_: str, props: dict[str, Any], client: Callable[[str], Any]) -> None:
+    sqs = client("sqs")
+    for queue_url in props.get("Queues") or []:
+        sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps(props["PolicyDocument"])})
+
+
+_APPLY: dict[str, Callable[[str, dict[str, Any], Callable[[str], Any]], None]] = {
+    "AWS::S3::Bucket": _bucket, "AWS::DynamoDB::Table": _table, "AWS::SQS::QueuePolicy": _queue_policy,
+}

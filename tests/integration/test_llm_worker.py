@@ -1,0 +1,178 @@
+"""The LLM worker function fed real SQS records from moto, calling the fake OpenAI through the official SDK."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import boto3
+import pytest
+from conftest import LambdaContext
+
+from spoonfeeder.data.task_store import TaskStore
+
+TEXT = {"type": "text", "provider": "openai", "prompt": "hello there"}
+
+
+@pytest.fixture
+def queues(stack: Any, functions: Any) -> dict[str, str]:
+    from test_api_tasks import drain
+
+    urls = {name: str(stack.resources[name]) for name in ("LlmTasksQueue", "LlmTasksDeadLetterQueue")}
+    for url in urls.values():
+        drain(url)
+    return urls
+
+
+def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
+    return {"Records": [{
+        "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+        "attributes": m["Attributes"], "messageAttributes": {}, "md5OfBody": m["MD5OfBody"],
+        "eventSource": "aws:sqs", "eventSourceARN": queue_arn, "awsRegion": "us-east-1",
+    } for m in messages]}
+
+
+def deliver(function: Any, queue_url: str, *, wait: float = 0, duplicate: bool = False) -> int:
+    """One poll as Lambda's SQS poller does it: receive, invoke, delete what did not fail. Returns the count."""
+    sqs = boto3.client("sqs")
+    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    got = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, AttributeNames=["All"],
+                              WaitTimeSeconds=int(wait)).get("Messages", [])
+    if not got:
+        return 0
+    batch = got + got if duplicate else got
+    response = function.lambda_handler(sqs_event(batch, arn), LambdaContext())
+    failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+    for message in got:
+        if message["MessageId"] not in failed:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return len(got)
+
+
+def run_until_settled(functions: Any, queues: dict[str, str], task_id: str, api: Any, timeout: float = 30) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        deliver(functions["LlmWorkerFunction"], queues["LlmTasksQueue"], wait=1)
+        deliver(functions["DeadLettersFunction"], queues["LlmTasksDeadLetterQueue"])
+        task = api("GET", f"/api/tasks/{task_id}")[1]["data"]
+        if task["status"] in ("succeeded", "failed", "cancelled"):
+            return task
+    raise AssertionError(f"task {task_id} did not settle")
+
+
+def events_of(api: Any, task_id: str) -> list[dict[str, Any]]:
+    return api("GET", f"/api/tasks/{task_id}/events")[1]["data"]
+
+
+def test_a_text_task_streams_and_succeeds(api: Any, functions: Any, queues: dict, openai_fake: Any) -> None:
+    openai_fake.chunk_delay = 0.05  # a stream slow enough to be coalesced into several deltas
+    try:
+        task_id = api("POST", "/api/tasks", body={**TEXT, "prompt": "tell me a long story " * 8})[1]["data"]["id"]
+        task = run_until_settled(functions, queues, task_id, api)
+    finally:
+        openai_fake.chunk_delay = 0.0
+    expected = "Echo: " + "tell me a long story " * 8
+    assert task["status"] == "succeeded" and task["result"]["text"].strip() == expected.strip()
+    assert task["result"]["usage"]["completion_tokens"] > 0 and task["metadata"] == {}
+    events = events_of(api, task_id)
+    types = [e["type"] for e in events]
+    assert types[:3] == ["task:created", "task:queued", "task:started"] and types[-1] == "task:completed"
+    deltas = [e for e in events if e["type"] == "task:delta"]
+    assert 2 <= len(deltas) < openai_fake.requests[-1]["json"].get("max_tokens", 10**6)
+    assert "".join(d["data"]["text"] for d in deltas) == task["result"]["text"]
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    sent = openai_fake.requests[-1]["json"]
+    assert sent["stream"] is True and sent["messages"] == task["request_snapshot"]["messages"]
+
+
+def test_rate_limits_are_retried_with_backoff(api: Any, functions: Any, queues: dict, openai_fake: Any) -> None:
+    openai_fake.fail_next(status=429, times=2, retry_after=1)
+    task_id = api("POST", "/api/tasks", body=TEXT)[1]["data"]["id"]
+    task = run_until_settled(functions, queues, task_id, api)
+    assert task["status"] == "succeeded", [(e["type"], e["data"].get("delivery"), e["data"].get("final")) for e in events_of(api, task_id)]
+    assert openai_fake.chat_calls == 3
+    retrying = [e for e in events_of(api, task_id) if e["type"] == "task:retrying"]
+    assert len(retrying) == 2
+    assert all(e["data"]["error"]["code"] == "RATE_LIMITED" and e["data"]["retry_in_seconds"] >= 1 for e in retrying)
+
+
+def test_a_rejected_key_fails_at_once(api: Any, functions: Any, queues: dict, openai_fake: Any) -> None:
+    openai_fake.fail_next(status=401)
+    task_id = api("POST", "/api/tasks", body=TEXT)[1]["data"]["id"]
+    task = run_until_settled(functions, queues, task_id, api)
+    assert task["status"] == "failed" and task["error"]["code"] == "INVALID_API_KEY"
+    assert openai_fake.chat_calls == 1
+    assert not [e for e in events_of(api, task_id) if e["type"] == "task:retrying"]
+    assert "sk-test" not in str(events_of(api, task_id)) + str(task)
+
+
+def test_a_provider_down_past_max_attempts_is_dead_lettered(
+    api: Any, functions: Any, queues: dict, openai_fake: Any
+) -> None:
+    openai_fake.set_down(True)
+    task_id = api("POST", "/api/tasks", body=TEXT)[1]["data"]["id"]
+    task = run_until_settled(functions, queues, task_id, api, timeout=45)
+    assert task["status"] == "failed" and task["error"]["code"] == "RETRIES_EXHAUSTED"
+    assert "PROVIDER_UNAVAILABLE" in task["error"]["message"]
+    assert openai_fake.chat_calls == 3  # MaxReceiveCount=3 in the test stack
+
+
+def test_the_same_message_delivered_twice_runs_the_provider_once(
+    api: Any, functions: Any, queues: dict, openai_fake: Any
+) -> None:
+    task_id = api("POST", "/api/tasks", body=TEXT)[1]["data"]["id"]
+    assert deliver(functions["LlmWorkerFunction"], queues["LlmTasksQueue"], duplicate=True) == 1
+    assert openai_fake.chat_calls == 1
+    assert api("GET", f"/api/tasks/{task_id}")[1]["data"]["status"] == "succeeded"
+    types = [e["type"] for e in events_of(api, task_id)]
+    assert types.count("task:started") == 1 and types.count("task:completed") == 1
+
+
+def test_a_cancelled_queued_task_is_skipped(api: Any, functions: Any, queues: dict, openai_fake: Any) -> None:
+    task_id = api("POST", "/api/tasks", body=TEXT)[1]["data"]["id"]
+    assert api("DELETE", f"/api/tasks/{task_id}")[1]["data"]["status"] == "cancelled"
+    assert deliver(functions["LlmWorkerFunction"], queues["LlmTasksQueue"]) == 1
+    assert openai_fake.chat_calls == 0
+    assert api("GET", f"/api/tasks/{task_id}")[1]["data"]["status"] == "cancelled"
+
+
+def test_cancel_while_streaming_stops_the_run(api: Any, functions: Any, queues: dict, openai_fake: Any) -> None:
+    openai_fake.chunk_delay = 0.1
+    task_id = api("POST", "/api/tasks", body={**TEXT, "prompt": "word " * 60})[1]["data"]["id"]
+
+    def cancel_after_first_delta() -> None:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if any(e["type"] == "task:delta" for e in events_of(api, task_id)):
+                api("DELETE", f"/api/tasks/{task_id}")
+                return
+            time.sleep(0.05)
+
+    canceller = threading.Thread(target=cancel_after_first_delta)
+    canceller.start()
+    try:
+        deliver(functions["LlmWorkerFunction"], queues["LlmTasksQueue"])
+    finally:
+        canceller.join()
+        openai_fake.chunk_delay = 0.0
+    task = api("GET", f"/api/tasks/{task_id}")[1]["data"]
+    assert task["status"] == "cancelled" and task["result"] is None
+    assert "task:completed" not in [e["type"] for e in events_of(api, task_id)]
+
+
+def test_large_results_go_to_s3(api: Any, functions: Any, queues: dict, openai_fake: Any, stack: Any) -> None:
+    openai_fake.reply = "z" * 40_000
+    openai_fake.chunk_size = 4000
+    try:
+        task_id = api("POST", "/api/tasks", body=TEXT)[1]["data"]["id"]
+        task = run_until_settled(functions, queues, task_id, api)
+    finally:
+        openai_fake.reply, openai_fake.chunk_size = None, 8
+    key = task["result"]["text_s3_key"]
+    assert task["result"].get("text") is None and task["result"]["chars"] == 40_000
+    assert key.startswith("outputs/user-a/")
+    body = boto3.client("s3").get_object(Bucket=stack.resources["Bucket"], Key=key)["Body"].read()
+    assert body == b"z" * 40_000
+    stored = TaskStore(stack.resources["Table"]).get(task_id)
+    assert stored is not None and stored.result is not None and stored.result.text is None

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import pytest
+
+from spoonfeeder.tasks.deltas import DeltaCoalescer, TaskNoLongerRunning
+from spoonfeeder.tasks.retry import backoff_seconds
+
+
+def test_backoff_grows_exponentially_within_jitter() -> None:
+    lows = [backoff_seconds(n, base=2, cap=900, rand=lambda: 0.0) for n in (1, 2, 3, 4)]
+    highs = [backoff_seconds(n, base=2, cap=900, rand=lambda: 1.0) for n in (1, 2, 3, 4)]
+    assert lows == [1, 2, 4, 8]
+    assert highs == [2, 4, 8, 16]
+
+
+def test_backoff_honours_retry_after_and_the_cap() -> None:
+    assert backoff_seconds(1, base=1, cap=900, retry_after=7.2, rand=lambda: 0.0) == 8
+    assert backoff_seconds(30, base=2, cap=900, rand=lambda: 1.0) == 900
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_coalescer_flushes_at_most_once_per_interval() -> None:
+    clock, written = Clock(), []
+    coalescer = DeltaCoalescer(lambda text, i: written.append((i, text)) is None, interval=0.2, clock=clock)
+    for token in ["a", "b", "c"]:
+        coalescer.add(token)
+        clock.t += 0.05
+    clock.t += 0.1
+    coalescer.add("d")  # 0.25 s since the start: one write with everything so far
+    coalescer.add("e")
+    coalescer.flush()
+    assert written == [(0, "abcd"), (1, "e")]
+
+
+def test_coalescer_stops_the_stream_when_the_task_moved_on() -> None:
+    coalescer = DeltaCoalescer(lambda text, i: False, interval=0.0)
+    with pytest.raises(TaskNoLongerRunning):
+        coalescer.add("x")
