@@ -7,7 +7,7 @@ from typing import Any
 
 import boto3
 import pytest
-
+from conftest import LambdaContext, http_event
 from spoonfeeder.data.task_store import TaskStore
 from spoonfeeder.errors import ServiceUnavailable
 from spoonfeeder.models.tasks import TaskCreate
@@ -89,7 +89,8 @@ def test_list_pages_with_cursor_and_filters(api: Any, llm_queue: str) -> None:
     made = [api("POST", "/api/tasks", user=user, body={**TEXT, "name": f"t{i}"})[1]["data"]["id"] for i in range(3)]
     status, first, _ = api("GET", "/api/tasks", user=user, query={"limit": "2"})
     assert status == 200 and first["pagination"]["hasMore"] is True
-    status, second, _ = api("GET", "/api/tasks", user=user, query={"limit": "2", "cursor": first["pagination"]["cursor"]})
+    next_page = {"limit": "2", "cursor": first["pagination"]["cursor"]}
+    status, second, _ = api("GET", "/api/tasks", user=user, query=next_page)
     assert second["pagination"]["hasMore"] is False
     seen = [t["id"] for t in first["data"] + second["data"]]
     assert seen == list(reversed(made))  # newest first, each exactly once
@@ -118,7 +119,7 @@ def test_requests_without_identity_are_unauthorized(api: Any) -> None:
 
 def test_idempotency_key_returns_the_first_response(api: Any, llm_queue: str, stack: Any) -> None:
     headers = {"idempotency-key": "order-42"}
-    s1, first, h1 = api("POST", "/api/tasks", body=TEXT, headers=headers)
+    s1, first, _ = api("POST", "/api/tasks", body=TEXT, headers=headers)
     s2, again, h2 = api("POST", "/api/tasks", body=TEXT, headers=headers)
     assert s1 == s2 == 201
     assert again["data"] == first["data"] and h2.get("Idempotent-Replayed") == "true"
@@ -167,10 +168,8 @@ def test_health_version_and_openapi(api: Any, fake_openai: Any) -> None:
     assert all(check["ok"] for check in health["data"]["checks"].values())
     assert health["data"]["providers"]["openai"] == {"configured": True, "simulated": False}
     assert api("GET", "/api/version", user=None)[1]["data"]["version"]
-    response = api.module.lambda_handler(
-        __import__("conftest").http_event("GET", "/api/openapi.json", user=None), __import__("conftest").LambdaContext())
+    response = api.module.lambda_handler(http_event("GET", "/api/openapi.json", user=None), LambdaContext())
     spec = json.loads(response["body"])
     assert "/api/tasks" in spec["paths"] and "post" in spec["paths"]["/api/tasks"]
-    docs = api.module.lambda_handler(
-        __import__("conftest").http_event("GET", "/api/docs", user=None), __import__("conftest").LambdaContext())
+    docs = api.module.lambda_handler(http_event("GET", "/api/docs", user=None), LambdaContext())
     assert docs["statusCode"] == 200 and "swagger" in docs["body"].lower()

@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import openai
 import pytest
-from openai import OpenAI
-
-_LOCAL = str(Path(__file__).resolve().parents[2] / "infra" / "local")
-if _LOCAL not in sys.path:
-    sys.path.insert(0, _LOCAL)
-
 from localcloud.fakes.openai_server import FakeOpenAI
+from openai import OpenAI
 
 KEY = "sk-test-0123456789abcd1234"
 

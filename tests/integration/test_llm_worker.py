@@ -9,7 +9,6 @@ from typing import Any
 import boto3
 import pytest
 from conftest import LambdaContext
-
 from spoonfeeder.data.task_store import TaskStore
 
 TEXT = {"type": "text", "provider": "openai", "prompt": "hello there"}
@@ -90,7 +89,7 @@ def test_rate_limits_are_retried_with_backoff(api: Any, functions: Any, queues: 
     openai_fake.fail_next(status=429, times=2, retry_after=1)
     task_id = api("POST", "/api/tasks", body=TEXT)[1]["data"]["id"]
     task = run_until_settled(functions, queues, task_id, api)
-    assert task["status"] == "succeeded", [(e["type"], e["data"].get("delivery"), e["data"].get("final")) for e in events_of(api, task_id)]
+    assert task["status"] == "succeeded"
     assert openai_fake.chat_calls == 3
     retrying = [e for e in events_of(api, task_id) if e["type"] == "task:retrying"]
     assert len(retrying) == 2
@@ -176,3 +175,24 @@ def test_large_results_go_to_s3(api: Any, functions: Any, queues: dict, openai_f
     assert body == b"z" * 40_000
     stored = TaskStore(stack.resources["Table"]).get(task_id)
     assert stored is not None and stored.result is not None and stored.result.text is None
+
+
+def test_a_message_that_overtakes_its_queued_mark_still_runs(
+    api: Any, functions: Any, queues: dict, openai_fake: Any, stack: Any
+) -> None:
+    """The API sends the message and then marks the task queued; a fast worker can see it still pending."""
+    from spoonfeeder import ids
+    from spoonfeeder.data import queues as sqs
+    from spoonfeeder.models.events import EventType
+    from spoonfeeder.models.messages import TaskMessage
+    from spoonfeeder.models.tasks import Task, TaskStatus
+
+    now = ids.now_iso()
+    task = Task(id=ids.new_id(), owner="user-a", type="text", provider="openai", model="gpt-4o-mini",
+                status=TaskStatus.PENDING, input={"prompt": "hi"}, created_at=now, updated_at=now,
+                request_snapshot={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]})
+    TaskStore(stack.resources["Table"]).create(task, EventType.CREATED, {}, None)
+    sqs.send_task(queues["LlmTasksQueue"], TaskMessage(task_id=task.id, owner="user-a", attempt=1))
+    assert deliver(functions["LlmWorkerFunction"], queues["LlmTasksQueue"]) == 1
+    types = [e["type"] for e in events_of(api, task.id)]
+    assert types[:3] == ["task:created", "task:queued", "task:started"] and types[-1] == "task:completed"

@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT / "infra" / "local") not in sys.path:
     sys.path.insert(0, str(ROOT / "infra" / "local"))
 
+from localcloud.filters import passes  # noqa: E402
 from localcloud.functions import FunctionHost  # noqa: E402
 from localcloud.moto_process import MotoServer  # noqa: E402
 from localcloud.runners import SqsRunner, StreamRunner  # noqa: E402
@@ -73,7 +74,8 @@ def test_table_has_stream_and_indexes(moto: MotoServer, stack: Stack) -> None:
     assert stream.kind == "dynamodb" and stream.source_arn == table["LatestStreamArn"]
     assert stream.batch_size == 100 and stream.report_batch_item_failures
     assert stream.starting_position == "LATEST"
-    assert stream.filter_patterns == [{"eventName": ["INSERT"], "dynamodb": {"NewImage": {"entity": {"S": ["event"]}}}}]
+    assert stream.filter_patterns == [
+        {"eventName": ["INSERT"], "dynamodb": {"NewImage": {"entity": {"S": ["event"]}}}}]
 
 
 def test_queues_bucket_and_environment(moto: MotoServer, stack: Stack) -> None:
@@ -84,14 +86,24 @@ def test_queues_bucket_and_environment(moto: MotoServer, stack: Stack) -> None:
     dead_letters = sqs.get_queue_attributes(QueueUrl=stack.resources["LlmTasksDeadLetterQueue"],
                                             AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     assert int(redrive["maxReceiveCount"]) == 3 and redrive["deadLetterTargetArn"] == dead_letters
-    versioning = client(moto, "s3").get_bucket_versioning(Bucket=stack.resources["Bucket"])
-    assert versioning["Status"] == "Enabled"
+    s3, bucket = client(moto, "s3"), stack.resources["Bucket"]
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+    # moto's CloudFormation drops these; the stack applies them through the APIs.
+    assert s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]["BlockPublicAcls"]
+    notification = s3.get_bucket_notification_configuration(Bucket=bucket)["QueueConfigurations"][0]
+    batch_files = sqs.get_queue_attributes(QueueUrl=stack.resources["BatchFilesQueue"],
+                                           AttributeNames=["QueueArn", "Policy"])["Attributes"]
+    assert notification["QueueArn"] == batch_files["QueueArn"] and "Policy" in batch_files
+    assert notification["Events"] == ["s3:ObjectCreated:*"]
+    ttl = client(moto, "dynamodb").describe_time_to_live(TableName=stack.resources["Table"])
+    assert ttl["TimeToLiveDescription"] == {"TimeToLiveStatus": "ENABLED", "AttributeName": "ttl"}
 
     api = stack.functions["ApiFunction"]
     assert api.handler == "app.lambda_handler" and api.timeout == 29 and api.memory == 512
     assert api.code_dir == ROOT / "functions" / "api"
     assert api.layer_dirs == [ROOT / "layers" / "core"]
-    assert stack.functions["LlmWorkerFunction"].layer_dirs == [ROOT / "layers" / "core", ROOT / "layers" / "providers"]
+    layers = [ROOT / "layers" / "core", ROOT / "layers" / "providers"]
+    assert stack.functions["LlmWorkerFunction"].layer_dirs == layers
     assert stack.functions["LlmWorkerFunction"].timeout == 150
     assert api.env["TABLE_NAME"] == stack.resources["Table"]
     queue = sqs.get_queue_attributes(QueueUrl=api.env["LLM_TASKS_QUEUE_URL"], AttributeNames=["QueueArn"])
@@ -117,6 +129,25 @@ def test_cognito_and_apis(moto: MotoServer, stack: Stack) -> None:
     worker = next(s for s in stack.event_sources if s.function == "LlmWorkerFunction")
     assert worker.kind == "sqs" and worker.batch_size == 5 and worker.report_batch_item_failures
     assert worker.queue_url and worker.source_arn.endswith(stack.resources["LlmTasksQueue"].rsplit("/", 1)[1])
+
+
+def test_moto_leaves_streams_and_queues_to_the_runners(moto: MotoServer, stack: Stack) -> None:
+    """With the template's mappings inside moto, moto would receive every message itself (a receive count
+    spent) and empty the table's stream while trying to run the functions; the stack keeps them out."""
+    dynamodb, streams, sqs = client(moto, "dynamodb"), client(moto, "dynamodbstreams"), client(moto, "sqs")
+    arn = next(s for s in stack.event_sources if s.function == "EventsFunction").source_arn
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard,
+                                          ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    dynamodb.put_item(TableName=stack.resources["Table"], Item={"pk": {"S": "probe"}, "sk": {"S": "probe"}})
+    records = streams.get_records(ShardIterator=iterator)["Records"]
+    assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in records] == ["probe"]
+
+    queue = next(s for s in stack.event_sources if s.function == "LlmWorkerFunction").queue_url
+    sqs.send_message(QueueUrl=queue, MessageBody="probe")
+    received = sqs.receive_message(QueueUrl=queue, AttributeNames=["ApproximateReceiveCount"])["Messages"]
+    assert [m["Attributes"]["ApproximateReceiveCount"] for m in received] == ["1"]
+    sqs.delete_message(QueueUrl=queue, ReceiptHandle=received[0]["ReceiptHandle"])
 
 
 # --------------------------------------------------------------------------------------- functions
@@ -208,7 +239,9 @@ def test_sqs_runner_partial_batch_failure(moto: MotoServer, tmp_path: Path,
             bodies = lambda: [r["body"] for c in calls(tmp_path) for r in c.get("Records", [])]  # noqa: E731
             await wait_for(lambda: "ok" in bodies() and bodies().count("fail") >= 2)
         finally:
+            started = time.monotonic()
             await runner.stop()
+            assert time.monotonic() - started < 1.0
 
     asyncio.run(scenario())
     records = [r for c in calls(tmp_path) for r in c["Records"]]
@@ -216,7 +249,8 @@ def test_sqs_runner_partial_batch_failure(moto: MotoServer, tmp_path: Path,
     assert ok["eventSource"] == "aws:sqs" and ok["eventSourceARN"] == arn and ok["awsRegion"] == REGION
     assert ok["messageAttributes"]["kind"]["stringValue"] == "probe"
     assert {"ApproximateReceiveCount", "SentTimestamp", "SenderId"} <= set(ok["attributes"])
-    assert [r["attributes"]["ApproximateReceiveCount"] for r in records if r["body"] == "fail"][:2] == ["1", "2"]
+    receive_counts = [r["attributes"]["ApproximateReceiveCount"] for r in records if r["body"] == "fail"]
+    assert receive_counts[:2] == ["1", "2"]
     assert [r["body"] for r in records].count("ok") == 1  # deleted after the first delivery
     left = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=2)["Messages"]
     assert [m["Body"] for m in left] == ["fail"]
@@ -229,13 +263,14 @@ def test_stream_runner_filters(moto: MotoServer, tmp_path: Path,
         TableName="runner-probe", BillingMode="PAY_PER_REQUEST",
         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})["TableDescription"]
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )["TableDescription"]
     dynamodb.put_item(TableName="runner-probe", Item={"pk": {"S": "before"}, "entity": {"S": "event"}})
     host = host_factory(timeout=5)
     pattern = {"eventName": ["INSERT"], "dynamodb": {"NewImage": {"entity": {"S": ["event"]}}}}
-    source = EventSource(function="probe", kind="dynamodb", source_arn=table["LatestStreamArn"], queue_url=None,
-                         batch_size=10, report_batch_item_failures=True, starting_position="LATEST",
-                         filter_patterns=[pattern])
+    source = EventSource(function="probe", kind="dynamodb", source_arn=table["LatestStreamArn"],
+                         queue_url=None, batch_size=10, report_batch_item_failures=True,
+                         starting_position="LATEST", filter_patterns=[pattern])
 
     async def invoke(function: str, event: Any) -> Any:
         return await host.invoke(event)
@@ -261,3 +296,23 @@ def test_stream_runner_filters(moto: MotoServer, tmp_path: Path,
     assert record["eventSourceARN"] == table["LatestStreamArn"] and record["awsRegion"] == REGION
     assert isinstance(record["dynamodb"]["ApproximateCreationDateTime"], int | float)
     assert record["dynamodb"]["NewImage"]["entity"] == {"S": "event"} and record["dynamodb"]["SequenceNumber"]
+
+
+def test_filter_patterns() -> None:
+    record = {"eventName": "INSERT", "dynamodb": {"NewImage": {"entity": {"S": "event"}, "n": {"N": "5"},
+                                                               "tags": {"SS": ["a", "b"]}}}}
+    image = {"eventName": "INSERT", "dynamodb": {"NewImage": {}}}
+    assert passes(record, [])
+    is_event = {"dynamodb": {"NewImage": {"entity": {"S": ["event"]}}}}
+    is_task = {"dynamodb": {"NewImage": {"entity": {"S": ["task"]}}}}
+    assert passes(record, [{"eventName": ["MODIFY"]}, is_event])
+    assert not passes(record, [{"eventName": ["INSERT"], **is_task}])
+    assert passes(record, [{"dynamodb": {"NewImage": {"entity": {"S": [{"prefix": "ev"}]}}}}])
+    assert passes(record, [{"dynamodb": {"NewImage": {"tags": {"SS": ["b"]}}}}])
+    assert passes(record, [{"eventName": [{"anything-but": ["REMOVE", "MODIFY"]}]}])
+    assert not passes(record, [{"eventName": [{"anything-but": "INSERT"}]}])
+    assert passes(record, [{"dynamodb": {"NewImage": {"n": {"N": [{"numeric": [">", 4, "<=", 5]}]}}}}])
+    assert passes(record, [{"dynamodb": {"OldImage": [{"exists": False}]}}])
+    assert not passes(record, [{"dynamodb": {"OldImage": [{"exists": True}]}}])
+    assert passes(image, [{"dynamodb": {"NewImage": {"entity": [{"exists": False}]}}}])
+    assert not passes(image, [is_event])

@@ -3,7 +3,6 @@ from __future__ import annotations
 import base64
 
 import pytest
-
 from spoonfeeder.errors import ValidationFailed
 from spoonfeeder.realtime.topics import parse
 from spoonfeeder.tasks import cursor

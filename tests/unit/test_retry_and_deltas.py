@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import pytest
-
 from spoonfeeder.tasks.deltas import DeltaCoalescer, TaskNoLongerRunning
 from spoonfeeder.tasks.retry import backoff_seconds
 

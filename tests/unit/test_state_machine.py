@@ -1,7 +1,8 @@
 from __future__ import annotations
 
-import pytest
+from itertools import pairwise
 
+import pytest
 from spoonfeeder.models.tasks import Provider, Task, TaskStatus, TaskType
 from spoonfeeder.tasks.state import ALLOWED, can_move, can_start, transition
 
@@ -17,7 +18,7 @@ def make(status: TaskStatus, *, attempt: int = 1, lease_until: str | None = None
 
 def test_lifecycle_path_is_allowed() -> None:
     path = [S.PENDING, S.QUEUED, S.RUNNING, S.RETRYING, S.RUNNING, S.SUCCEEDED]
-    for before, after in zip(path, path[1:], strict=False):
+    for before, after in pairwise(path):
         assert after in ALLOWED[before], (before, after)
 
 

@@ -100,13 +100,15 @@ class LocalCloud:
         self._stack.callback(self.moto.stop)
         await asyncio.to_thread(self.moto.start)
         log.info("moto listening on %s", self.moto.url)
-        self.stack = stack = await asyncio.to_thread(create_stack, s.template, self.moto.url, REGION, s.parameters)
+        stack = await asyncio.to_thread(create_stack, s.template, self.moto.url, REGION, s.parameters)
+        self.stack = stack
         log.info("stack created: %d resources, %d functions", len(stack.resources), len(stack.functions))
         password = await asyncio.to_thread(self._dev_user)
         simulated = await asyncio.to_thread(self._provider_secret)
 
         jwks_url = f"{self.moto.url}/{stack.user_pool_id}/.well-known/jwks.json"
-        overlay = {"AWS_ENDPOINT_URL": self.moto.url, "AWS_ACCESS_KEY_ID": FAKE_CREDENTIALS["aws_access_key_id"],
+        overlay = {"AWS_ENDPOINT_URL": self.moto.url,
+                   "AWS_ACCESS_KEY_ID": FAKE_CREDENTIALS["aws_access_key_id"],
                    "AWS_SECRET_ACCESS_KEY": FAKE_CREDENTIALS["aws_secret_access_key"],
                    "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION, "JWKS_URL": jwks_url,
                    "WS_MANAGEMENT_URL": f"http://127.0.0.1:{s.port}/_ws/{stack.ws_stage}"}
@@ -123,8 +125,9 @@ class LocalCloud:
 
         gateway = Gateway(
             host="127.0.0.1", port=s.port, invoke=registry.invoke, http_routes=stack.http_routes,
-            http_api_id=stack.http_api_id or "", ws_api_id=stack.ws_api_id or "", ws_stage=stack.ws_stage or "",
-            ws_function=stack.ws_function or "", jwt_issuer=stack.jwt_issuer or "",
+            http_api_id=stack.http_api_id or "", ws_api_id=stack.ws_api_id or "",
+            ws_stage=stack.ws_stage or "", ws_function=stack.ws_function or "",
+            jwt_issuer=stack.jwt_issuer or "",
             jwt_audience=stack.jwt_audience, jwks_url=jwks_url, throttle=stack.throttle,
             region=stack.region, account_id=stack.account_id)
         self._stack.push_async_callback(gateway.stop)  # first to stop: $disconnect still reaches functions
@@ -142,7 +145,8 @@ class LocalCloud:
     def _dev_user(self) -> str:
         assert self.stack is not None and self.stack.user_pool_id
         cognito, pool = self._client("cognito-idp"), self.stack.user_pool_id
-        policy = cognito.describe_user_pool(UserPoolId=pool)["UserPool"].get("Policies", {}).get("PasswordPolicy", {})
+        described = cognito.describe_user_pool(UserPoolId=pool)["UserPool"]
+        policy = described.get("Policies", {}).get("PasswordPolicy", {})
         password = self.settings.dev_password or new_password(policy)
         user = self.settings.dev_user
         cognito.admin_create_user(UserPoolId=pool, Username=user, MessageAction="SUPPRESS", UserAttributes=[
@@ -208,7 +212,7 @@ def main() -> int:
     settings = Settings.from_env()
     logging.basicConfig(level=(settings.log_level or "INFO").upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
-    for noisy in ("botocore", "boto3", "urllib3", "aiohttp.access"):
+    for noisy in ("botocore", "boto3", "urllib3", "aiohttp.access", "samtranslator", "cfnlint"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         return asyncio.run(_serve(settings))

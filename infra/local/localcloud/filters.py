@@ -30,7 +30,7 @@ def matches(pattern: dict[str, Any], data: Any) -> bool:
 
 def _same(expected: Any, actual: Any) -> bool:
     # bool is an int in Python, but true must not match 1 in a pattern.
-    return type(expected) is type(actual) and expected == actual or (
+    return (type(expected) is type(actual) and expected == actual) or (
         isinstance(expected, int | float) and not isinstance(expected, bool)
         and isinstance(actual, int | float) and not isinstance(actual, bool) and expected == actual)
 

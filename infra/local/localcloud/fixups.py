@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +20,8 @@ log = logging.getLogger(__name__)
 _PREFIX = "LocalCloudValue"
 _BUCKET = ("VersioningConfiguration", "PublicAccessBlockConfiguration", "NotificationConfiguration")
 _TABLE = ("TimeToLiveSpecification", "PointInTimeRecoverySpecification")
-_WANTED = {"AWS::S3::Bucket": _BUCKET, "AWS::DynamoDB::Table": _TABLE, "AWS::SQS::QueuePolicy": ("Queues", "PolicyDocument")}
+_WANTED = {"AWS::S3::Bucket": _BUCKET, "AWS::DynamoDB::Table": _TABLE,
+           "AWS::SQS::QueuePolicy": ("Queues", "PolicyDocument")}
 
 
 @dataclass
@@ -44,19 +45,21 @@ class Fixups:
             return _Placeholder(name)
         return {key: self.defer(value) for key, value in node.items()}
 
-    def apply(self, outputs: dict[str, str], physical: dict[str, str], client: Callable[[str], Any]) -> None:
-        def resolve(node: Any) -> Any:
-            if isinstance(node, _Placeholder):
-                return outputs[node.output]
-            if isinstance(node, list):
-                return [resolve(item) for item in node]
-            if isinstance(node, dict):
-                return {key: resolve(value) for key, value in node.items()}
-            return node
+    def resolve(self, node: Any, outputs: Mapping[str, str]) -> Any:
+        """``node`` (as returned by ``defer``) with the stack's output values in place."""
+        if isinstance(node, _Placeholder):
+            return outputs[node.output]
+        if isinstance(node, list):
+            return [self.resolve(item, outputs) for item in node]
+        if isinstance(node, dict):
+            return {key: self.resolve(value, outputs) for key, value in node.items()}
+        return node
 
+    def apply(self, outputs: Mapping[str, str], physical: Mapping[str, str],
+              client: Callable[[str], Any]) -> None:
         for logical_id, kind, props in self.todo:
             try:
-                _APPLY[kind](physical.get(logical_id, ""), resolve(props), client)
+                _APPLY[kind](physical.get(logical_id, ""), self.resolve(props, outputs), client)
             except Exception:
                 log.exception("could not apply %s of %s locally", sorted(props), logical_id)
 
@@ -95,7 +98,8 @@ def _bucket(name: str, props: dict[str, Any], client: Callable[[str], Any]) -> N
             if entries:
                 config[section.replace("LambdaConfigurations", "LambdaFunctionConfigurations")] = entries
         if cfn.get("LambdaConfigurations"):
-            log.warning("bucket %s: S3 -> Lambda notifications are recorded but nothing invokes them locally", name)
+            log.warning("bucket %s: S3 -> Lambda notifications are stored, but nothing invokes them locally",
+                        name)
         s3.put_bucket_notification_configuration(Bucket=name, NotificationConfiguration=config)
 
 
@@ -114,7 +118,8 @@ def _table(name: str, props: dict[str, Any], client: Callable[[str], Any]) -> No
 def _queue_policy(_: str, props: dict[str, Any], client: Callable[[str], Any]) -> None:
     sqs = client("sqs")
     for queue_url in props.get("Queues") or []:
-        sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps(props["PolicyDocument"])})
+        policy = json.dumps(props["PolicyDocument"])
+        sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": policy})
 
 
 _APPLY: dict[str, Callable[[str, dict[str, Any], Callable[[str], Any]], None]] = {

@@ -116,15 +116,23 @@ class FunctionHost:
             error = _error("Runtime.ExitError", "Runtime exited during init")
         if error is not None:
             worker.kill()
-            log.error("%s: init failed: %s: %s", self.spec.name, error.get("errorType"), error.get("errorMessage"))
+            log.error("%s: init failed: %s: %s", self.spec.name, error.get("errorType"),
+                      error.get("errorMessage"))
             return error
         log.debug("%s: cold start", self.spec.name)
         return worker
 
+    def _take_idle(self) -> _Worker | None:
+        while True:
+            with self._lock:
+                worker = self._idle.pop() if self._idle else None
+            if worker is None or worker.process.is_alive():
+                return worker
+            worker.kill()  # died while idle (killed from outside): a fresh one replaces it
+
     def _invoke_blocking(self, event: Any) -> InvokeResult:
         started = time.monotonic()
-        with self._lock:
-            worker = self._idle.pop() if self._idle else None
+        worker = self._take_idle()
         cold = worker is None
         if worker is None:
             spawned = self._spawn()
@@ -144,27 +152,27 @@ class FunctionHost:
             if not worker.conn.poll(timeout):
                 log.warning("%s: request %s timed out after %.0f s; worker killed",
                             self.spec.name, request_id, timeout)
-                return self._result(False, _error(
-                    "Sandbox.Timedout", f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds"),
-                    started, cold)
+                message = f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds"
+                return self._result(False, _error("Sandbox.Timedout", message), started, cold)
             kind, body = worker.conn.recv()
             keep = True
             if kind == "ok":
                 return self._result(True, json.loads(body), started, cold)
             return self._result(False, {**body, "requestId": request_id}, started, cold)
         except (EOFError, OSError):
+            worker.process.join(0.5)
             code = worker.process.exitcode
             log.warning("%s: worker died during request %s", self.spec.name, request_id)
-            return self._result(False, _error(
-                "Runtime.ExitError",
-                f"RequestId: {request_id} Error: Runtime exited with error: exit status {code}"), started, cold)
+            message = f"RequestId: {request_id} Error: Runtime exited with error: exit status {code}"
+            return self._result(False, _error("Runtime.ExitError", message), started, cold)
         finally:
             with self._lock:
                 self._busy.discard(worker)
-                if keep and not self._closed and worker.process.is_alive():
+                keep = keep and not self._closed and worker.process.is_alive()
+                if keep:
                     self._idle.append(worker)
-                else:
-                    worker.kill()
+            if not keep:
+                worker.kill()
 
     @staticmethod
     def _result(ok: bool, payload: Any, started: float, cold: bool) -> InvokeResult:

@@ -67,8 +67,11 @@ class MotoServer:
         # The server must not forward to (or be configured for) a real endpoint inherited from us.
         env.pop("AWS_ENDPOINT_URL", None)
         self.process = subprocess.Popen(
-            [self.python, "-c", _LAUNCHER.format(modules=list(self.preload)), "-H", self.host, "-p", str(self.port)],
+            [self.python, "-c", _LAUNCHER.format(modules=list(self.preload)),
+             "-H", self.host, "-p", str(self.port)],
             stdin=subprocess.PIPE, stdout=self.log, stderr=self.log, env=env,
+            # Out of the terminal's process group: Ctrl-C must not stop AWS before what still uses it.
+            start_new_session=True,
         )
         try:
             self._wait_ready()

@@ -222,7 +222,8 @@ class StreamRunner:
             kwargs: dict[str, Any] = {"StreamArn": self.source.source_arn}
             if start:
                 kwargs["ExclusiveStartShardId"] = start
-            description = (await self._threads.call(self.streams.describe_stream, **kwargs))["StreamDescription"]
+            response = await self._threads.call(self.streams.describe_stream, **kwargs)
+            description = response["StreamDescription"]
             shards += description.get("Shards") or []
             start = description.get("LastEvaluatedShardId")
             if not start:
@@ -235,7 +236,8 @@ class StreamRunner:
                 self.streams.get_shard_iterator, StreamArn=self.source.source_arn, ShardId=shard_id,
                 ShardIteratorType=position))["ShardIterator"]
             parent = self._shards.get(shard.get("ParentShardId") or "")
-            self._shards[shard_id] = asyncio.create_task(self._read(iterator, parent), name=f"shard:{shard_id}")
+            self._shards[shard_id] = asyncio.create_task(self._read(iterator, parent),
+                                                         name=f"shard:{shard_id}")
 
     async def _watch(self) -> None:
         while True:
@@ -252,7 +254,8 @@ class StreamRunner:
             await asyncio.gather(parent, return_exceptions=True)
         while iterator:
             try:
-                response = await self._threads.call(self.streams.get_records, ShardIterator=iterator, Limit=1000)
+                response = await self._threads.call(self.streams.get_records, ShardIterator=iterator,
+                                                    Limit=1000)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -272,9 +275,12 @@ class StreamRunner:
         created = (raw.get("dynamodb") or {}).get("ApproximateCreationDateTime")
         if isinstance(created, datetime):
             dynamodb["ApproximateCreationDateTime"] = created.timestamp()
-        return {"eventID": raw.get("eventID"), "eventName": raw.get("eventName"), "eventVersion": "1.1",
-                "eventSource": "aws:dynamodb", "awsRegion": raw.get("awsRegion") or self.region,
-                "dynamodb": dynamodb, "eventSourceARN": self.source.source_arn}
+        record = {"eventID": raw.get("eventID"), "eventName": raw.get("eventName"), "eventVersion": "1.1",
+                  "eventSource": "aws:dynamodb", "awsRegion": raw.get("awsRegion") or self.region,
+                  "dynamodb": dynamodb, "eventSourceARN": self.source.source_arn}
+        if raw.get("userIdentity"):  # TTL deletions carry the dynamodb.amazonaws.com principal
+            record["userIdentity"] = raw["userIdentity"]
+        return record
 
     async def _deliver(self, batch: list[dict[str, Any]]) -> None:
         attempts = 0
@@ -289,7 +295,7 @@ class StreamRunner:
                     return
                 if failed:  # checkpoint: resume from the first failed record
                     batch = batch[min(sequence.index(s) for s in failed):]
-                reason = "reported failures" if failed is not None else "returned an invalid batchItemFailures"
+                reason = "reported failures" if failed is not None else "sent invalid batchItemFailures"
             else:
                 reason = f"failed: {_describe(result.payload)}"
             attempts += 1
@@ -313,7 +319,8 @@ def make_runner(source: EventSource, invoke: Invoker, endpoint_url: str, region:
 class EventSourceRunners:
     """Every mapping of the stack; ``async with EventSourceRunners(...)`` or ``start()``/``stop()``."""
 
-    def __init__(self, sources: Iterable[EventSource], invoke: Invoker, endpoint_url: str, region: str) -> None:
+    def __init__(self, sources: Iterable[EventSource], invoke: Invoker, endpoint_url: str,
+                 region: str) -> None:
         self.runners = [make_runner(s, invoke, endpoint_url, region) for s in sources]
 
     async def start(self) -> None:

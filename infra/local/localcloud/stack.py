@@ -1,8 +1,9 @@
 """Create every resource of the SAM template in moto and describe what was made.
 
-moto's CloudFormation makes most resources itself; Cognito and API Gateway v2 it skips, so those are made
-here (the pool and client through cognito-idp, the APIs as invented ids served by the local gateway) and
-every reference to them is replaced by literals before ``create_stack``.
+moto's CloudFormation makes most resources itself; Cognito, API Gateway v2 and Secrets Manager it skips,
+so those are made here (the pool and client through cognito-idp, the APIs as invented ids served by the
+local gateway, the secret through its API) and every reference to them is replaced by literals before
+``create_stack``. Event source mappings are kept out of moto altogether (see mappings.py).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import secrets
 import string
 import threading
 import time
+import uuid
 import zipfile
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -24,9 +26,11 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from .apis import HttpRoute, extract_apis
 from .fixups import Fixups, collect
+from .mappings import MAPPING_TYPE, EventSource, event_sources
 from .template import DUMMY_BUCKET, Resolver, SamTemplate, load_sam_template, substitute
 
 __all__ = ["EventSource", "FunctionSpec", "HttpRoute", "Stack", "aws_client", "create_stack"]
@@ -48,19 +52,6 @@ class FunctionSpec:
     timeout: int  # seconds
     memory: int  # MB
     arn: str = ""
-
-
-@dataclass(frozen=True)
-class EventSource:
-    function: str  # logical id
-    kind: str  # "sqs" | "dynamodb"
-    source_arn: str
-    queue_url: str | None
-    batch_size: int
-    report_batch_item_failures: bool
-    starting_position: str | None
-    filter_patterns: list[dict[str, Any]]
-    maximum_retry_attempts: int | None = None
 
 
 @dataclass
@@ -116,7 +107,8 @@ def _coerce(value: Any, shape: Any) -> Any:
     return value
 
 
-def _api_args(client: Any, operation: str, props: dict[str, Any], renames: Mapping[str, str]) -> dict[str, Any]:
+def _api_args(client: Any, operation: str, props: dict[str, Any],
+              renames: Mapping[str, str]) -> dict[str, Any]:
     members = client.meta.service_model.operation_model(operation).input_shape.members
     args: dict[str, Any] = {}
     for key, value in props.items():
@@ -131,15 +123,16 @@ def _api_args(client: Any, operation: str, props: dict[str, Any], renames: Mappi
 class _LocalResources:
     """Cognito and API Gateway v2 resources, made here instead of by moto's CloudFormation."""
 
-    def __init__(self, tpl: SamTemplate, endpoint_url: str, region: str, account_id: str) -> None:
+    def __init__(self, tpl: SamTemplate, endpoint_url: str, region: str, account_id: str,
+                 stack_name: str) -> None:
         self.tpl, self.region, self.account_id = tpl, region, account_id
-        self.endpoint_url = endpoint_url
+        self.endpoint_url, self.stack_name = endpoint_url, stack_name
         self.cognito = aws_client("cognito-idp", endpoint_url, region)
         self.ids: dict[str, str] = {}
         self.secrets: dict[str, str] = {}
         self.partition = tpl.parameters.get("AWS::Partition", "aws")
         pseudo = {"AWS::Region": region, "AWS::AccountId": account_id, "AWS::Partition": self.partition,
-                  "AWS::URLSuffix": "amazonaws.com", "AWS::StackName": "spoon-feeder", "AWS::NoValue": None}
+                  "AWS::URLSuffix": "amazonaws.com", "AWS::StackName": stack_name, "AWS::NoValue": None}
         self.resolver = Resolver({**tpl.parameters, **pseudo}, tpl.transformed.get("Conditions") or {},
                                  self.ids, self.attr)
 
@@ -191,7 +184,8 @@ class _LocalResources:
             # Its KMS key is made later by moto's CloudFormation; locally the secret uses the default key.
             resolved = self.resolver.resolve({k: v for k, v in props.items() if k != "KmsKeyId"})
             secrets = aws_client("secretsmanager", self.endpoint_url, self.region)
-            made = secrets.create_secret(Name=resolved.get("Name") or f"spoon-feeder-{logical_id}",
+            made = secrets.create_secret(Name=resolved.get("Name") or f"{self.stack_name}-{logical_id}",
+                                         Description=str(resolved.get("Description") or ""),
                                          SecretString=resolved.get("SecretString") or "{}")
             return str(made["ARN"])
         if kind == "AWS::ApiGatewayV2::Stage":
@@ -202,24 +196,38 @@ class _LocalResources:
         return _random_id(10)
 
 
-def _moto_template(tpl: SamTemplate, local: _LocalResources) -> tuple[dict[str, Any], Fixups]:
+@dataclass
+class _MotoTemplate:
+    body: dict[str, Any]
+    fixups: Fixups
+    mappings: dict[str, Any]  # event source mapping logical id -> deferred properties
+
+
+def _moto_template(tpl: SamTemplate, local: _LocalResources) -> _MotoTemplate:
+    """The transformed template minus what moto must not make (see mappings.py) or cannot make."""
     body = {k: v for k, v in tpl.transformed.items() if k not in ("Resources", "Outputs")}
+    dropped = set(local.ids) | {k for k, r in tpl.resources.items() if r["Type"] == MAPPING_TYPE}
     resources: dict[str, Any] = {}
+    mappings: dict[str, Any] = {}
     for logical_id, resource in tpl.resources.items():
         if logical_id in local.ids:
             continue
         resource = substitute(resource, local.ids, local.attr)
+        if resource["Type"] == MAPPING_TYPE:
+            mappings[logical_id] = resource.get("Properties") or {}
+            continue
         depends = resource.get("DependsOn")
         if isinstance(depends, list):
-            resource["DependsOn"] = [d for d in depends if d not in local.ids]
-        elif depends in local.ids:
+            resource["DependsOn"] = [d for d in depends if d not in dropped]
+        elif depends in dropped:
             del resource["DependsOn"]
         resources[logical_id] = resource
     body["Resources"] = resources
     fixups = collect(resources)
+    mappings = {logical_id: fixups.defer(props) for logical_id, props in mappings.items()}
     outputs = substitute(tpl.transformed.get("Outputs") or {}, local.ids, local.attr)
     body["Outputs"] = {**outputs, **fixups.outputs}
-    return body, fixups
+    return _MotoTemplate(body, fixups, mappings)
 
 
 def _upload_dummy_code(tpl: SamTemplate, endpoint_url: str, region: str) -> None:
@@ -231,7 +239,11 @@ def _upload_dummy_code(tpl: SamTemplate, endpoint_url: str, region: str) -> None
     create: dict[str, Any] = {"Bucket": DUMMY_BUCKET}
     if region != "us-east-1":
         create["CreateBucketConfiguration"] = {"LocationConstraint": region}
-    s3.create_bucket(**create)
+    try:
+        s3.create_bucket(**create)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "BucketAlreadyOwnedByYou":
+            raise
     for logical_id in {**tpl.code_dirs, **tpl.layer_sources}:
         s3.put_object(Bucket=DUMMY_BUCKET, Key=f"{logical_id}.zip", Body=buffer.getvalue())
 
@@ -251,11 +263,6 @@ def _wait(cfn: Any, stack_name: str) -> dict[str, str]:
         time.sleep(0.05)
 
 
-def _filters(props: dict[str, Any]) -> list[dict[str, Any]]:
-    filters = (props.get("FilterCriteria") or {}).get("Filters") or []
-    return [json.loads(f["Pattern"]) for f in filters if f.get("Pattern")]
-
-
 def _warm(service: str, endpoint_url: str, region: str) -> None:
     client = aws_client(service, endpoint_url, region)
     if service == "cloudformation":
@@ -272,21 +279,23 @@ def create_stack(template_path: str | Path, endpoint_url: str, region: str,
     with ThreadPoolExecutor(2) as pool:
         # moto's server imports a service's backend on first use (CloudFormation's pulls in most of them,
         # ~2 s): start that now so it overlaps with transforming the template here.
-        warming = [pool.submit(_warm, service, endpoint_url, region) for service in ("cloudformation", "cognito-idp")]
+        warming = [pool.submit(_warm, service, endpoint_url, region)
+                   for service in ("cloudformation", "cognito-idp")]
         tpl = load_sam_template(Path(template_path), region, account_id, parameters)
         for future in warming:
             future.result()
-    local = _LocalResources(tpl, endpoint_url, region, account_id)
+    local = _LocalResources(tpl, endpoint_url, region, account_id, stack_name)
     local.create()
     apis = extract_apis(tpl.resources, local.resolver)
 
     _upload_dummy_code(tpl, endpoint_url, region)
     cfn = aws_client("cloudformation", endpoint_url, region)
     declared = tpl.transformed.get("Parameters") or {}
-    body, fixups = _moto_template(tpl, local)
+    moto_template = _moto_template(tpl, local)
     cfn.create_stack(
-        StackName=stack_name, TemplateBody=json.dumps(body),
-        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in tpl.parameters.items() if k in declared],
+        StackName=stack_name, TemplateBody=json.dumps(moto_template.body),
+        Parameters=[{"ParameterKey": k, "ParameterValue": v}
+                    for k, v in tpl.parameters.items() if k in declared],
         Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"])
     outputs = _wait(cfn, stack_name)
     physical: dict[str, str] = dict(local.ids)
@@ -295,11 +304,17 @@ def create_stack(template_path: str | Path, endpoint_url: str, region: str,
             if summary.get("PhysicalResourceId") and summary["LogicalResourceId"] not in local.ids:
                 physical[summary["LogicalResourceId"]] = summary["PhysicalResourceId"]
 
+    fixups = moto_template.fixups
     fixups.apply(outputs, physical, lambda service: aws_client(service, endpoint_url, region))
-    functions, event_sources = _read_functions(tpl, physical, endpoint_url, region, account_id)
-    _detach_moto_pollers(endpoint_url, region)
+    functions = _read_functions(tpl, physical, endpoint_url, region)
+    sources = event_sources(
+        {k: tpl.resources[k].get("Properties") or {} for k in moto_template.mappings},
+        fixups.resolve(moto_template.mappings, outputs),
+        {spec.name: logical_id for logical_id, spec in functions.items()},
+        aws_client("sqs", endpoint_url, region), account_id)
+    physical.update({logical_id: str(uuid.uuid4()) for logical_id in moto_template.mappings})
     return Stack(
-        resources=physical, functions=functions, event_sources=event_sources,
+        resources=physical, functions=functions, event_sources=sources,
         http_routes=apis.http_routes or [],
         http_api_id=local.ids.get(apis.http_api or ""), ws_api_id=local.ids.get(apis.ws_api or ""),
         ws_stage=apis.ws_stage, ws_function=apis.ws_function,
@@ -312,22 +327,10 @@ def create_stack(template_path: str | Path, endpoint_url: str, region: str,
         parameters=dict(tpl.parameters))
 
 
-def _detach_moto_pollers(endpoint_url: str, region: str) -> None:
-    """moto's SQS tries to run a mapping's function itself on every send (it cannot: no Docker), receiving the
-    message on the way and so bumping its receive count. The local cloud's runners deliver instead."""
+def _read_functions(tpl: SamTemplate, physical: Mapping[str, str], endpoint_url: str,
+                    region: str) -> dict[str, FunctionSpec]:
     lam = aws_client("lambda", endpoint_url, region)
-    for page in lam.get_paginator("list_event_source_mappings").paginate():
-        for mapping in page["EventSourceMappings"]:
-            # Disabled, not deleted: moto's queues and tables keep their own reference to the mapping.
-            lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)
-
-
-def _read_functions(tpl: SamTemplate, physical: Mapping[str, str], endpoint_url: str, region: str,
-                    account_id: str) -> tuple[dict[str, FunctionSpec], list[EventSource]]:
-    lam = aws_client("lambda", endpoint_url, region)
-    sqs = aws_client("sqs", endpoint_url, region)
     functions: dict[str, FunctionSpec] = {}
-    by_name: dict[str, str] = {}
     for logical_id, resource in tpl.resources.items():
         if resource["Type"] != "AWS::Lambda::Function":
             continue
@@ -336,57 +339,12 @@ def _read_functions(tpl: SamTemplate, physical: Mapping[str, str], endpoint_url:
                   if isinstance(ref, dict) and ref.get("Ref") in tpl.layer_dirs]
         if logical_id not in tpl.code_dirs:
             log.warning("%s has no local CodeUri; it cannot run here", logical_id)
+        variables = (config.get("Environment") or {}).get("Variables") or {}
         functions[logical_id] = FunctionSpec(
             name=config["FunctionName"], handler=config["Handler"],
             code_dir=tpl.code_dirs.get(logical_id, Path(".")),
             layer_dirs=[tpl.layer_dirs[layer] for layer in layers],
-            env={k: str(v) for k, v in ((config.get("Environment") or {}).get("Variables") or {}).items()},
+            env={k: str(v) for k, v in variables.items()},
             timeout=int(config.get("Timeout") or 3), memory=int(config.get("MemorySize") or 128),
             arn=str(config.get("FunctionArn", "")))
-        by_name[config["FunctionName"]] = logical_id
-
-    # The template's mappings, keyed like moto's, for what moto leaves out (e.g. FilterCriteria).
-    declared: dict[tuple[str, str], dict[str, Any]] = {}
-    for logical_id, resource in tpl.resources.items():
-        if resource["Type"] == "AWS::Lambda::EventSourceMapping" and logical_id in physical:
-            props = resource.get("Properties") or {}
-            function = next(iter(r for r in [props.get("FunctionName")] if isinstance(r, dict)), {})
-            declared[(str(function.get("Ref")), logical_id)] = props
-
-    sources: list[EventSource] = []
-    for page in lam.get_paginator("list_event_source_mappings").paginate():
-        for mapping in page["EventSourceMappings"]:
-            function = by_name.get(mapping["FunctionArn"].rsplit(":", 1)[-1])
-            if function is None:
-                continue
-            arn = str(mapping["EventSourceArn"])
-            props = next((p for (f, lid), p in declared.items()
-                          if f == function and physical[lid] == mapping["UUID"]), None)
-            if props is None:  # moto may not hand back the UUID as the physical id
-                props = next((p for (f, _), p in declared.items() if f == function
-                              and _arn_matches(p.get("EventSourceArn"), arn, physical)), {})
-            kind = "sqs" if arn.startswith("arn:aws:sqs:") or ":sqs:" in arn else "dynamodb"
-            queue_url = None
-            if kind == "sqs":
-                queue_url = sqs.get_queue_url(QueueName=arn.rsplit(":", 1)[-1],
-                                              QueueOwnerAWSAccountId=account_id)["QueueUrl"]
-            retry = mapping.get("MaximumRetryAttempts", props.get("MaximumRetryAttempts"))
-            sources.append(EventSource(
-                function=function, kind=kind, source_arn=arn, queue_url=queue_url,
-                batch_size=int(mapping.get("BatchSize") or props.get("BatchSize") or 10),
-                report_batch_item_failures="ReportBatchItemFailures" in (
-                    mapping.get("FunctionResponseTypes") or props.get("FunctionResponseTypes") or []),
-                starting_position=mapping.get("StartingPosition") or props.get("StartingPosition"),
-                filter_patterns=_filters(mapping) or _filters(props),
-                maximum_retry_attempts=None if retry is None else int(retry)))
-    return functions, sources
-
-
-def _arn_matches(declared: Any, arn: str, physical: Mapping[str, str]) -> bool:
-    if isinstance(declared, str):
-        return declared == arn
-    if isinstance(declared, dict) and "Fn::GetAtt" in declared:
-        target = declared["Fn::GetAtt"][0] if isinstance(declared["Fn::GetAtt"], list) else ""
-        name = physical.get(str(target), "\0")
-        return arn.endswith(f":{name}") or f"/{name}/" in arn
-    return False
+    return functions

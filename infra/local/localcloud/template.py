@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
 __all__ = ["Resolver", "SamTemplate", "load_sam_template", "references", "substitute"]
 
 DUMMY_BUCKET = "localcloud-code"

@@ -1,0 +1,143 @@
+"""The whole local cloud, started as a developer starts it (`make dev`), used over HTTP and WebSocket.
+
+The OpenAI endpoint is a fake the tests control, configured the way a real one is (OPENAI_API_KEY and
+OPENAI_BASE_URL), so provider faults can be injected while everything else is the real stack.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+import pytest
+from websockets.sync.client import ClientConnection, connect
+
+ROOT = Path(__file__).resolve().parents[2]
+OPENAI_KEY = "sk-test-e2e-000000000000001"
+PASSWORD = "Second-user-Passw0rd"
+
+
+@dataclass
+class Cloud:
+    info: dict[str, Any]
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def api(self) -> str:
+        return str(self.info["api_url"])
+
+    def login(self, username: str, password: str) -> dict[str, Any]:
+        response = httpx.post(f"{self.api}/auth/login", json={"username": username, "password": password})
+        assert response.status_code == 200, response.text
+        return dict(response.json()["data"])
+
+
+@dataclass
+class User:
+    cloud: Cloud
+    token: str
+    id: str
+
+    def call(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        headers = {"authorization": f"Bearer {self.token}", **kw.pop("headers", {})}
+        return httpx.request(method, f"{self.cloud.api}{path}", headers=headers, timeout=30, **kw)
+
+    def socket(self) -> ClientConnection:
+        return connect(f"{self.cloud.info['ws_url']}?token={self.token}", open_timeout=10)
+
+
+@pytest.fixture(scope="session")
+def provider() -> Iterator[Any]:
+    from localcloud.fakes.openai_server import FakeOpenAI
+
+    with FakeOpenAI(api_key=OPENAI_KEY, chunk_size=6) as server:
+        yield server
+
+
+@pytest.fixture
+def openai(provider: Any) -> Any:
+    provider.reset()
+    provider.chunk_delay, provider.reply = 0.0, None
+    return provider
+
+
+@pytest.fixture(scope="session")
+def cloud(tmp_path_factory: pytest.TempPathFactory, provider: Any) -> Iterator[Cloud]:
+    from localcloud.moto_process import free_port
+
+    state = tmp_path_factory.mktemp("local-cloud")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(SPOON_PORT=str(free_port()), SPOON_AWS_PORT=str(free_port()), SPOON_STATE_DIR=str(state),
+               SPOON_PARAMETERS="MaxReceiveCount=3 RetryBaseSeconds=1", SPOON_LOG_LEVEL="WARNING",
+               OPENAI_API_KEY=OPENAI_KEY, OPENAI_BASE_URL=provider.base_url)
+    log = state / "cloud.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(["make", "--no-print-directory", "dev"], cwd=ROOT, env=env, stdout=out,
+                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while "local cloud is up" not in log.read_text(errors="replace"):
+        assert process.poll() is None, log.read_text(errors="replace")[-3000:]
+        assert time.monotonic() < deadline, "local cloud did not come up"
+        time.sleep(0.2)
+    info = json.loads((state / "stack.json").read_text())
+    yield Cloud(info, process, log)
+    os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
+    started = time.monotonic()
+    process.wait(timeout=20)
+    assert time.monotonic() - started < 10, "the local cloud took too long to stop"
+
+
+def _sign_in(cloud: Cloud, username: str, password: str) -> User:
+    tokens = cloud.login(username, password)
+    user = User(cloud, tokens["accessToken"], "")
+    user.id = user.call("GET", "/auth/me").json()["data"]["id"]
+    return user
+
+
+@pytest.fixture(scope="session")
+def alice(cloud: Cloud) -> User:
+    return _sign_in(cloud, cloud.info["username"], cloud.info["password"])
+
+
+@pytest.fixture(scope="session")
+def bob(cloud: Cloud) -> User:
+    idp = boto3.client("cognito-idp", endpoint_url=cloud.info["aws_endpoint_url"], region_name="us-east-1",
+                       aws_access_key_id="local", aws_secret_access_key="local")
+    pool = cloud.info["user_pool_id"]
+    idp.admin_create_user(UserPoolId=pool, Username="bob@spoonfeeder.local", MessageAction="SUPPRESS",
+                          UserAttributes=[{"Name": "email", "Value": "bob@spoonfeeder.local"},
+                                          {"Name": "email_verified", "Value": "true"}])
+    idp.admin_set_user_password(UserPoolId=pool, Username="bob@spoonfeeder.local", Password=PASSWORD,
+                                Permanent=True)
+    return _sign_in(cloud, "bob@spoonfeeder.local", PASSWORD)
+
+
+def receive(ws: ClientConnection, until: Any, timeout: float = 30) -> list[dict[str, Any]]:
+    """Messages from the socket up to and including the first one for which `until(message)` is true."""
+    got: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    while True:
+        message = json.loads(ws.recv(timeout=max(0.1, deadline - time.monotonic())))
+        got.append(message)
+        if until(message):
+            return got
+
+
+def wait_for_status(user: User, task_id: str, statuses: set[str], timeout: float = 45) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        task = user.call("GET", f"/tasks/{task_id}").json()["data"]
+        if task["status"] in statuses:
+            return dict(task)
+        time.sleep(0.2)
+    raise AssertionError(f"task {task_id} never reached {statuses}")
