@@ -143,3 +143,11 @@ class Api:
 @pytest.fixture(scope="session")
 def api(functions: dict[str, ModuleType]) -> Api:
     return Api(functions["ApiFunction"])
+
+
+def drain(url: str) -> None:
+    """Delete every visible message (PurgeQueue is allowed once a minute)."""
+    sqs = boto3.client("sqs")
+    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
+        sqs.delete_message_batch(QueueUrl=url, Entries=[
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])

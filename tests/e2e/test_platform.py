@@ -7,8 +7,9 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Cloud, User, receive, wait_for_status
 from websockets.exceptions import InvalidStatus
+
+from tests.e2e.conftest import Cloud, User, receive, wait_for_status
 
 pytestmark = pytest.mark.e2e
 TEXT = {"type": "text", "provider": "openai", "prompt": "stream me a short answer please " * 4}

@@ -7,12 +7,13 @@ from typing import Any
 
 import boto3
 import pytest
-from conftest import LambdaContext, http_event
 from spoonfeeder.data.task_store import TaskStore
 from spoonfeeder.errors import ServiceUnavailable
 from spoonfeeder.models.tasks import TaskCreate
 from spoonfeeder.tasks.routing import Lane
 from spoonfeeder.tasks.service import TaskService
+
+from tests.conftest import LambdaContext, drain, http_event
 
 TEXT = {"type": "text", "provider": "openai", "prompt": "Say hello"}
 
@@ -22,14 +23,6 @@ def llm_queue(stack: Any, functions: Any) -> str:
     url = str(stack.resources["LlmTasksQueue"])
     drain(url)
     return url
-
-
-def drain(url: str) -> None:
-    """Delete every visible message (PurgeQueue is allowed once a minute)."""
-    sqs = boto3.client("sqs")
-    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
-        sqs.delete_message_batch(QueueUrl=url, Entries=[
-            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])
 
 
 def queued_messages(url: str) -> int:

@@ -8,16 +8,15 @@ from typing import Any
 
 import boto3
 import pytest
-from conftest import LambdaContext
 from spoonfeeder.data.task_store import TaskStore
+
+from tests.conftest import LambdaContext, drain
 
 TEXT = {"type": "text", "provider": "openai", "prompt": "hello there"}
 
 
 @pytest.fixture
 def queues(stack: Any, functions: Any) -> dict[str, str]:
-    from test_api_tasks import drain
-
     urls = {name: str(stack.resources[name]) for name in ("LlmTasksQueue", "LlmTasksDeadLetterQueue")}
     for url in urls.values():
         drain(url)
