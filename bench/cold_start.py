@@ -153,15 +153,15 @@ def main() -> None:
     if "floor" in errors:
         raise SystemExit(f"the floor itself failed to import: {errors['floor']}")
     floor = statistics.median(samples["floor"])
-    print(f"{'function':<30}{'median ms':>11}{'min ms':>9}{'x floor':>9}")
-    print(f"{'floor (boto3 + Logger)':<30}{floor:>11.1f}{min(samples['floor']):>9.1f}{1:>9.2f}")
+    print(f"{'function':<36}{'median ms':>11}{'min ms':>9}{'x floor':>9}")
+    print(f"{'floor (boto3 + Logger)':<36}{floor:>11.1f}{min(samples['floor']):>9.1f}{1:>9.2f}")
     for folder in order:
         label = f"{folder} ({names[folder]})"
         if folder in errors:
-            print(f"{label:<30}  IMPORT FAILED: {errors[folder]}")
+            print(f"{label:<36}  IMPORT FAILED: {errors[folder]}")
             continue
         median = statistics.median(samples[folder])
-        print(f"{label:<30}{median:>11.1f}{min(samples[folder]):>9.1f}{median / floor:>9.2f}")
+        print(f"{label:<36}{median:>11.1f}{min(samples[folder]):>9.1f}{median / floor:>9.2f}")
     if "llm_worker" in last:
         loaded = last["llm_worker"]["sdks"]
         print(f"llm_worker: provider SDKs in sys.modules after `import app`: {', '.join(loaded) or 'none'}"

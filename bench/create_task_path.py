@@ -24,6 +24,7 @@ import secrets
 import statistics
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +35,7 @@ import boto3
 import moto
 from localcloud.moto_process import MotoServer
 from localcloud.stack import create_stack
+from spoonfeeder import ids  # the handler's own ids and timestamps (no pydantic)
 
 ROOT = Path(__file__).resolve().parent.parent
 REGION = "us-east-1"
@@ -42,16 +44,8 @@ BODY = {"type": "text", "provider": "openai", "prompt": "hello"}
 CALLS: list[str] = []  # every call made by clients of boto3's default session (the handler's and side B's)
 
 
-def ulid_like() -> str:
-    return base64.b32encode(secrets.token_bytes(20)).decode()[:26]  # a ULID's length and alphabet size
-
-
 def request_id() -> str:
     return base64.b64encode(secrets.token_bytes(10)).decode()  # 16 characters, like API Gateway's
-
-
-def iso_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def api_event(api_id: str) -> dict[str, Any]:
@@ -90,7 +84,7 @@ def task_item(task_id: str, status: str, seq: int, created: str, updated: str) -
 
 
 def event_item(task_id: str, seq: int, kind: str, at: str, data: dict[str, Any]) -> dict[str, Any]:
-    return {"id": s(ulid_like()), "topic": s(f"task:{task_id}"), "type": s(kind), "seq": {"N": str(seq)},
+    return {"id": s(ids.new_id()), "topic": s(f"task:{task_id}"), "type": s(kind), "seq": {"N": str(seq)},
             "task_id": s(task_id), "at": s(at), "data": {"M": data}, "pk": s(f"TASK#{task_id}"),
             "sk": s(f"EVENT#{seq:010d}"), "entity": s("event"), "owner": s(OWNER)}
 
@@ -104,7 +98,7 @@ def shape(value: Any) -> Any:
 
 def raw_run(ddb: Any, sqs: Any, table: str, queue_url: str) -> tuple[Callable[[], None], str]:
     """Side B, prepared: the handler's four calls for a fresh task, and that task's id."""
-    task_id, at, later = ulid_like(), iso_now(), iso_now()
+    task_id, at, later = ids.new_id(), ids.now_iso(), ids.now_iso()
     created = event_item(task_id, 1, "task:created", at, {
         "type": s("text"), "provider": s("openai"), "model": s("gpt-4o-mini"), "attempt": {"N": "1"},
         "name": {"NULL": True}})
@@ -171,7 +165,7 @@ def main() -> None:
         api_id = stack.http_api_id or "localapi01"
 
         def side_a() -> tuple[float, str]:
-            event, context.aws_request_id = api_event(api_id), ulid_like()
+            event, context.aws_request_id = api_event(api_id), str(uuid.uuid4())
             start = time.perf_counter()
             response = handler(event, context)
             elapsed = (time.perf_counter() - start) * 1000
@@ -194,10 +188,8 @@ def main() -> None:
                 keep[name] = shape(items)
             admin_ddb.batch_write_item(RequestItems={table: [
                 {"DeleteRequest": {"Key": {"pk": i["pk"], "sk": i["sk"]}}} for i in items]})
-            got = admin_sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
-            if got:
-                admin_sqs.delete_message_batch(QueueUrl=queue_url, Entries=[
-                    {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(got)])
+            for message in admin_sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
+                admin_sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
             return elapsed
 
         calls: dict[str, list[str]] = {}
@@ -233,6 +225,7 @@ def main() -> None:
     print(f"{'A handler, in-process':<26}{med_a:>11.2f}{p95_a:>10.2f}")
     print(f"{'B raw boto3 calls':<26}{med_b:>11.2f}{p95_b:>10.2f}")
     print(f"{'ratio A/B':<26}{med_a / med_b:>11.2f}{p95_a / p95_b:>10.2f}")
+    print(f"{'difference A-B, ms':<26}{med_a - med_b:>11.2f}{p95_a - p95_b:>10.2f}")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ OPENAI_BASE_URL), so provider faults can be injected while everything else is th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -71,30 +72,38 @@ def openai(provider: Any) -> Any:
     return provider
 
 
-@pytest.fixture(scope="session")
-def cloud(tmp_path_factory: pytest.TempPathFactory, provider: Any) -> Iterator[Cloud]:
+@contextlib.contextmanager
+def running_cloud(state: Path, command: list[str], **settings: str) -> Iterator[Cloud]:
+    """The local cloud in its own process group, as a terminal runs it; stopped with Ctrl-C (SIGINT)."""
     from localcloud.moto_process import free_port
 
-    state = tmp_path_factory.mktemp("local-cloud")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OPENAI_"))}
     env.update(SPOON_PORT=str(free_port()), SPOON_AWS_PORT=str(free_port()), SPOON_STATE_DIR=str(state),
-               SPOON_PARAMETERS="MaxReceiveCount=3 RetryBaseSeconds=1", SPOON_LOG_LEVEL="WARNING",
-               OPENAI_API_KEY=OPENAI_KEY, OPENAI_BASE_URL=provider.base_url)
+               SPOON_PARAMETERS="MaxReceiveCount=3 RetryBaseSeconds=1", SPOON_LOG_LEVEL="WARNING", **settings)
     log = state / "cloud.log"
     with log.open("wb") as out:
-        process = subprocess.Popen(["make", "--no-print-directory", "dev"], cwd=ROOT, env=env, stdout=out,
-                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 120
-    while "local cloud is up" not in log.read_text(errors="replace"):
-        assert process.poll() is None, log.read_text(errors="replace")[-3000:]
-        assert time.monotonic() < deadline, "local cloud did not come up"
-        time.sleep(0.2)
-    info = json.loads((state / "stack.json").read_text())
-    yield Cloud(info, process, log)
-    os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
-    started = time.monotonic()
-    process.wait(timeout=20)
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while "local cloud is up" not in log.read_text(errors="replace"):
+            assert process.poll() is None, log.read_text(errors="replace")[-3000:]
+            assert time.monotonic() < deadline, "local cloud did not come up"
+            time.sleep(0.2)
+        yield Cloud(json.loads((state / "stack.json").read_text()), process, log)
+    finally:
+        os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
+        started = time.monotonic()
+        process.wait(timeout=20)
     assert time.monotonic() - started < 10, "the local cloud took too long to stop"
+
+
+@pytest.fixture(scope="session")
+def cloud(tmp_path_factory: pytest.TempPathFactory, provider: Any) -> Iterator[Cloud]:
+    """Started exactly as a developer starts it, with a real-looking provider configuration."""
+    with running_cloud(tmp_path_factory.mktemp("local-cloud"), ["make", "--no-print-directory", "dev"],
+                       OPENAI_API_KEY=OPENAI_KEY, OPENAI_BASE_URL=provider.base_url) as started:
+        yield started
 
 
 def _sign_in(cloud: Cloud, username: str, password: str) -> User:
