@@ -51,6 +51,12 @@ class WorkerSettings(CoreSettings):
     inline_result_max_chars: int = 32_000
 
 
+class SweeperSettings(CoreSettings):
+    llm_tasks_queue_url: str
+    gpu_tasks_queue_url: str
+    pending_grace_seconds: int = 60
+
+
 SettingsT = TypeVar("SettingsT", bound=CoreSettings)
 
 

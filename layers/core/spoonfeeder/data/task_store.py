@@ -168,6 +168,20 @@ class TaskStore:
         last = found[limit - 1]
         return tasks, {k: last[k] for k in ("pk", "sk", "gsi1pk", "gsi1sk")}
 
+    def active_ids(self, *, updated_before: str) -> list[str]:
+        """Ids of unfinished tasks last changed before `updated_before` (the sparse gsi3), oldest first."""
+        found: list[str] = []
+        query: dict[str, Any] = {
+            "TableName": self.table, "IndexName": "gsi3", "KeyConditionExpression": "gsi3pk = :a AND gsi3sk < :t",
+            "ExpressionAttributeValues": {":a": {"S": ACTIVE}, ":t": {"S": updated_before}},
+        }
+        while True:
+            page = self.ddb.query(**query)
+            found.extend(i["pk"]["S"].removeprefix("TASK#") for i in page["Items"])
+            if "LastEvaluatedKey" not in page:
+                return found
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
     def idempotency(self, claim: IdempotencyClaim) -> IdempotencyRecord | None:
         got = self.ddb.get_item(
             TableName=self.table, Key={"pk": {"S": claim.pk}, "sk": {"S": "IDEMP"}}, ConsistentRead=True

@@ -23,6 +23,7 @@ from spoonfeeder.models.tasks import Task, TaskStatus
 from spoonfeeder.providers import credentials, registry
 from spoonfeeder.providers.base import Credentials, ProviderError, TextRequest, TextResult
 from spoonfeeder.settings import WorkerSettings
+from spoonfeeder.tasks import dispatch
 from spoonfeeder.tasks.deltas import DeltaCoalescer, TaskNoLongerRunning
 from spoonfeeder.tasks.retry import backoff_seconds
 from spoonfeeder.tasks.state import can_start, transition
@@ -55,7 +56,8 @@ class TextTaskRunner:
             logger.warning("no such task for message; dropped", extra={"task_id": message.task_id})
             return "missing"
         if task.status is TaskStatus.PENDING and task.attempt == message.attempt:
-            task = self._mark_queued(task)
+            # The message overtook its sender's mark (send, then mark): the delivery proves it was sent.
+            task = dispatch.mark_queued(self.store, task, by="worker")
         if not can_start(task, attempt=message.attempt, now_iso=ids.now_iso()):
             logger.info("delivery skipped", extra={"task_id": task.id, "status": str(task.status)})
             return "skipped"
@@ -83,13 +85,6 @@ class TextTaskRunner:
         return self._complete(started, result)
 
     # ------------------------------------------------------------------ steps
-    def _mark_queued(self, task: Task) -> Task:
-        """The message can arrive before its sender marked the task queued (send, then mark): the delivery
-        proves it was sent, so mark it here. Whichever of the two writes first records `task:queued`."""
-        change = transition(TaskStatus.QUEUED, now_iso=ids.now_iso(), guard=lambda t: t.attempt == task.attempt)
-        self.store.record(task.id, EventType.QUEUED, {"attempt": task.attempt, "by": "worker"}, change=change)
-        return self.store.get(task.id) or task
-
     def _start(self, task: Task, attempt: int, creds: Credentials) -> Task | None:
         now = ids.now()
         metadata = dict(task.metadata)

@@ -12,13 +12,11 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from spoonfeeder import ids
-from spoonfeeder.data import queues
 from spoonfeeder.data.task_store import IdempotencyClaim, IdempotencyKeyTaken, TaskStore
 from spoonfeeder.errors import Conflict, NotFound, PayloadTooLarge, ServiceUnavailable, Unprocessable
 from spoonfeeder.models.events import Event, EventType
-from spoonfeeder.models.messages import TaskMessage
 from spoonfeeder.models.tasks import Task, TaskCreate, TaskFilters, TaskStatus, TaskView
-from spoonfeeder.tasks import cursor, routing
+from spoonfeeder.tasks import cursor, dispatch, routing
 from spoonfeeder.tasks.snapshot import text_snapshot
 from spoonfeeder.tasks.state import CANCELLABLE, EVENT_OF, RETRYABLE_BY_USER, transition
 
@@ -92,9 +90,8 @@ class TaskService:
         claim: IdempotencyClaim | None = None,
     ) -> Task:
         """Send the task's message, then mark it queued; a failed send undoes the attempt and answers 503."""
-        message = TaskMessage(task_id=task.id, owner=task.owner, attempt=task.attempt, trace_id=trace_id)
         try:
-            queues.send_task(self.queue_urls[lane], message)
+            dispatch.send(self.queue_urls, task, trace_id=trace_id)
         except Exception as exc:
             logger.exception("queue send failed", extra={"task_id": task.id, "lane": str(lane)})
             if on_failure == "delete":
@@ -102,12 +99,11 @@ class TaskService:
                 if claim:
                     self.store.forget_idempotency(claim)
             else:
-                self._move(task.id, TaskStatus.FAILED, {"error": {"code": "QUEUE_UNAVAILABLE"}},
-                           updates={"error": {"code": "QUEUE_UNAVAILABLE", "message": "the task queue is unavailable"}})
+                error = {"code": "QUEUE_UNAVAILABLE", "message": "the task queue is unavailable"}
+                self._move(task.id, TaskStatus.FAILED, {"error": error}, updates={"error": error})
             raise ServiceUnavailable("the task queue is unavailable; nothing was queued, try again") from exc
-        moved = self._move(task.id, TaskStatus.QUEUED, {"lane": str(lane), "attempt": task.attempt})
         # A cancel can land between send and mark; the worker then skips the message.
-        return moved[0] if moved else self._must_get(task.id)
+        return dispatch.mark_queued(self.store, task, by="api", lane=lane)
 
     # ------------------------------------------------------------------ reads
     def get(self, owner: str, task_id: str) -> Task:
