@@ -7,11 +7,11 @@ from datetime import timedelta
 from typing import Any
 
 import boto3
-
 from spoonfeeder import ids
 from spoonfeeder.data.task_store import TaskStore
 from spoonfeeder.models.events import EventType
 from spoonfeeder.models.tasks import Task, TaskStatus
+
 from tests.conftest import LambdaContext, drain
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from .functions import FunctionRegistry
 from .moto_process import MotoServer
-from .runners import EventSourceRunners
+from .runners import EventSourceRunners, ScheduleRunners
 from .stack import FAKE_CREDENTIALS, Stack, aws_client, create_stack
 
 __all__ = ["LocalCloud", "Settings", "main"]
@@ -30,6 +30,22 @@ READY_LINE = "Spoon Feeder local cloud is up"
 
 @dataclass
 class Settings:
+    """What the local cloud is told through the environment (``from_env``); relative paths are taken from
+    the current directory.
+
+    ``SPOON_PORT``            the gateway's port (3001): HTTP API under /api, WebSocket API under /ws
+    ``SPOON_AWS_PORT``        moto's port, the local AWS endpoint (``SPOON_PORT`` + 1)
+    ``SPOON_STATE_DIR``       where moto.log and stack.json go (.local)
+    ``SPOON_TEMPLATE``        the SAM template (template.yaml)
+    ``SPOON_PARAMETERS``      template parameter overrides: ``Key=Value`` pairs separated by spaces
+    ``SPOON_DEV_USER``        the Cognito user made at start (dev@spoonfeeder.local)
+    ``SPOON_DEV_PASSWORD``    its password (default: a random one, written to stack.json)
+    ``SPOON_LOG_LEVEL``       the local cloud's log level (INFO), also given to the functions' Powertools
+    ``SPOON_SCHEDULE_SCALE``  a positive number every schedule's period is multiplied by (1.0): 0.02 fires a
+                              ``rate(1 minute)`` rule every 1.2 s; ``cron()`` schedules are not run locally
+    ``OPENAI_API_KEY``, ``OPENAI_BASE_URL``  the real provider; without a key a local fake answers
+    """
+
     port: int = 3001
     aws_port: int = 3002
     state_dir: Path = Path(".local")
@@ -40,6 +56,7 @@ class Settings:
     openai_api_key: str | None = None
     openai_base_url: str | None = None
     log_level: str | None = None
+    schedule_scale: float = 1.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ, cwd: Path | None = None) -> Settings:
@@ -55,7 +72,20 @@ class Settings:
             dev_password=env.get("SPOON_DEV_PASSWORD") or None,
             openai_api_key=env.get("OPENAI_API_KEY") or None,
             openai_base_url=env.get("OPENAI_BASE_URL") or None,
-            log_level=env.get("SPOON_LOG_LEVEL") or None)
+            log_level=env.get("SPOON_LOG_LEVEL") or None,
+            schedule_scale=_scale(env.get("SPOON_SCHEDULE_SCALE")))
+
+
+def _scale(text: str | None) -> float:
+    if not text:
+        return 1.0
+    try:
+        scale = float(text)
+    except ValueError:
+        scale = 0.0
+    if not 0 < scale < float("inf"):
+        raise ValueError(f"SPOON_SCHEDULE_SCALE must be a positive number, not {text!r}")
+    return scale
 
 
 def new_password(policy: Mapping[str, Any]) -> str:
@@ -120,6 +150,10 @@ class LocalCloud:
         runners = EventSourceRunners(stack.event_sources, registry.invoke_result, self.moto.url, REGION)
         self._stack.push_async_callback(runners.stop)
         await runners.start()
+        schedules = ScheduleRunners(stack.schedules, registry.invoke_result, stack.region, stack.account_id,
+                                    scale=s.schedule_scale)
+        self._stack.push_async_callback(schedules.stop)
+        await schedules.start()
 
         from .gateway import Gateway  # the gateway (aiohttp, jwt) is only needed by the whole cloud
 

@@ -23,6 +23,8 @@ PRELOAD = ("moto.cloudformation.models", "moto.cognitoidp.models")
 # end of its stdin closes, so a parent that dies without stopping it does not leave the port taken.
 _LAUNCHER = """
 import importlib, os, sys, threading
+from localcloud import moto_patches
+moto_patches.apply()
 def watchdog():
     sys.stdin.buffer.read()
     os._exit(0)

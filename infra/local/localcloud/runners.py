@@ -1,9 +1,10 @@
-"""Event source mappings: poll SQS queues and DynamoDB streams in moto and invoke the functions.
+"""Event source mappings and schedules: what invokes the functions besides the gateway.
 
-They behave like Lambda's pollers: SQS messages are deleted only after a successful invocation (minus
-the ones reported in ``batchItemFailures``), so failures come back after the visibility timeout and
-moto's redrive moves them to the DLQ; stream records are delivered in order per shard, filtered by the
-mapping's patterns, with retries and partial-batch checkpoints.
+Mappings poll SQS queues and DynamoDB streams in moto and behave like Lambda's pollers: SQS messages are
+deleted only after a successful invocation (minus the ones reported in ``batchItemFailures``), so failures
+come back after the visibility timeout and moto's redrive moves them to the DLQ; stream records are
+delivered in order per shard, filtered by the mapping's patterns, with retries and partial-batch
+checkpoints. Schedules fire their functions like EventBridge's schedule rules (see ``ScheduleRunner``).
 """
 
 from __future__ import annotations
@@ -11,17 +12,21 @@ from __future__ import annotations
 import asyncio
 import base64
 import concurrent.futures
+import copy
+import json
 import logging
+import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
 from .filters import passes
 from .functions import InvokeResult
-from .stack import EventSource, aws_client
+from .stack import EventSource, Schedule, aws_client
 
-__all__ = ["EventSourceRunners", "Invoker", "Runner", "SqsRunner", "StreamRunner", "make_runner"]
+__all__ = ["EventSourceRunners", "Invoker", "Runner", "ScheduleRunner", "ScheduleRunners", "SqsRunner",
+           "StreamRunner", "make_runner"]
 
 log = logging.getLogger(__name__)
 Invoker = Callable[[str, Any], Awaitable[InvokeResult]]
@@ -330,6 +335,115 @@ class EventSourceRunners:
         await asyncio.gather(*(runner.stop() for runner in self.runners), return_exceptions=True)
 
     async def __aenter__(self) -> EventSourceRunners:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+
+# ------------------------------------------------------------------------------------------ schedules
+class ScheduleRunner:
+    """Fires a ``rate()`` schedule: invokes its function every period (times ``scale``) with EventBridge's
+    scheduled event, or with the target's ``Input`` instead. The first firing comes one period after
+    ``start()``, as EventBridge does not fire when a rule is created; periods missed while the process was
+    held up are not made up for. EventBridge invokes asynchronously: a firing does not wait for the one
+    before it, but no more than ``max_in_flight`` run at once (the rest are skipped, with a warning). A
+    failed invocation is logged and the schedule goes on.
+    """
+
+    max_in_flight = 4
+
+    def __init__(self, schedule: Schedule, invoke: Invoker, region: str, account_id: str,
+                 scale: float = 1.0) -> None:
+        period = schedule.period
+        if period is None:
+            raise ValueError(f"{schedule.rule_name}: {schedule.expression}: only rate() schedules run locally")
+        if not scale > 0:
+            raise ValueError(f"schedule scale must be positive, not {scale!r}")
+        self.schedule, self.invoke, self.region, self.account_id = schedule, invoke, region, account_id
+        self.interval = period * scale  # seconds
+        self._input = None if schedule.input is None else json.loads(schedule.input)
+        self._task: asyncio.Task[None] | None = None
+        self._in_flight: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"schedule:{self.schedule.rule_name}")
+
+    async def stop(self) -> None:
+        await _cancel_all([*([self._task] if self._task else []), *self._in_flight])
+
+    def event(self, now: datetime | None = None) -> Any:
+        if self._input is not None:
+            return copy.deepcopy(self._input)
+        moment = (now or datetime.now(UTC)).astimezone(UTC)
+        return {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event",
+                "source": "aws.events", "account": self.account_id,
+                "time": moment.strftime("%Y-%m-%dT%H:%M:%SZ"), "region": self.region,
+                "resources": [self.schedule.rule_arn], "detail": {}}
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        due = loop.time()
+        while True:
+            due += self.interval
+            await asyncio.sleep(max(0.0, due - loop.time()))
+            late = loop.time() - due
+            if late >= self.interval:
+                missed = int(late // self.interval)
+                log.warning("%s: %d firing(s) missed", self.schedule.rule_name, missed)
+                due += missed * self.interval
+            self._fire()
+
+    def _fire(self) -> None:
+        if len(self._in_flight) >= self.max_in_flight:
+            log.warning("%s: %d invocations of %s still running; this firing is skipped",
+                        self.schedule.rule_name, len(self._in_flight), self.schedule.function)
+            return
+        task = asyncio.create_task(self._deliver(self.event()), name=f"fire:{self.schedule.rule_name}")
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+
+    async def _deliver(self, event: Any) -> None:
+        try:
+            result = await self.invoke(self.schedule.function, event)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s: invoking %s failed", self.schedule.rule_name, self.schedule.function)
+            return
+        if not result.ok:
+            log.warning("%s failed on the scheduled event of %s: %s", self.schedule.function,
+                        self.schedule.rule_name, _describe(result.payload))
+        else:
+            log.debug("%s ran for %s in %.0f ms", self.schedule.function, self.schedule.rule_name,
+                      result.duration_ms)
+
+
+class ScheduleRunners:
+    """Every ``rate()`` schedule of the stack (``cron()`` ones are not run locally: a warning says so);
+    ``scale`` multiplies every period."""
+
+    def __init__(self, schedules: Iterable[Schedule], invoke: Invoker, region: str, account_id: str,
+                 scale: float = 1.0) -> None:
+        self.runners: list[ScheduleRunner] = []
+        for schedule in schedules:
+            if schedule.period is None:
+                log.warning("%s: cron schedules are not run locally (%s of %s)", schedule.rule_name,
+                            schedule.expression, schedule.function)
+                continue
+            self.runners.append(ScheduleRunner(schedule, invoke, region, account_id, scale))
+
+    async def start(self) -> None:
+        for runner in self.runners:
+            await runner.start()
+            log.info("%s runs %s every %g s (%s)", runner.schedule.rule_name, runner.schedule.function,
+                     runner.interval, runner.schedule.expression)
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(runner.stop() for runner in self.runners), return_exceptions=True)
+
+    async def __aenter__(self) -> ScheduleRunners:
         await self.start()
         return self
 

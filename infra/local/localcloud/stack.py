@@ -3,7 +3,8 @@
 moto's CloudFormation makes most resources itself; Cognito, API Gateway v2 and Secrets Manager it skips,
 so those are made here (the pool and client through cognito-idp, the APIs as invented ids served by the
 local gateway, the secret through its API) and every reference to them is replaced by literals before
-``create_stack``. Event source mappings are kept out of moto altogether (see mappings.py).
+``create_stack``. Event source mappings are kept out of moto altogether (see mappings.py), and so are
+the targets of schedule rules (see schedules.py).
 """
 
 from __future__ import annotations
@@ -31,9 +32,10 @@ from botocore.exceptions import ClientError
 from .apis import HttpRoute, extract_apis
 from .fixups import Fixups, collect
 from .mappings import MAPPING_TYPE, EventSource, event_sources
+from .schedules import Schedule, is_schedule_rule, moto_rule, schedules
 from .template import DUMMY_BUCKET, Resolver, SamTemplate, load_sam_template, substitute
 
-__all__ = ["EventSource", "FunctionSpec", "HttpRoute", "Stack", "aws_client", "create_stack"]
+__all__ = ["EventSource", "FunctionSpec", "HttpRoute", "Schedule", "Stack", "aws_client", "create_stack"]
 
 log = logging.getLogger(__name__)
 FAKE_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
@@ -73,6 +75,7 @@ class Stack:
     account_id: str
     stack_name: str = "spoon-feeder"
     parameters: dict[str, str] = field(default_factory=dict)
+    schedules: list[Schedule] = field(default_factory=list)  # schedule rules' function targets
 
 
 @functools.cache
@@ -201,6 +204,7 @@ class _MotoTemplate:
     body: dict[str, Any]
     fixups: Fixups
     mappings: dict[str, Any]  # event source mapping logical id -> deferred properties
+    schedules: dict[str, Any] = field(default_factory=dict)  # schedule rule logical id -> deferred values
 
 
 def _moto_template(tpl: SamTemplate, local: _LocalResources) -> _MotoTemplate:
@@ -209,6 +213,7 @@ def _moto_template(tpl: SamTemplate, local: _LocalResources) -> _MotoTemplate:
     dropped = set(local.ids) | {k for k, r in tpl.resources.items() if r["Type"] == MAPPING_TYPE}
     resources: dict[str, Any] = {}
     mappings: dict[str, Any] = {}
+    schedule_rules: dict[str, Any] = {}
     for logical_id, resource in tpl.resources.items():
         if logical_id in local.ids:
             continue
@@ -216,6 +221,8 @@ def _moto_template(tpl: SamTemplate, local: _LocalResources) -> _MotoTemplate:
         if resource["Type"] == MAPPING_TYPE:
             mappings[logical_id] = resource.get("Properties") or {}
             continue
+        if is_schedule_rule(resource):
+            resource, schedule_rules[logical_id] = moto_rule(logical_id, resource)
         depends = resource.get("DependsOn")
         if isinstance(depends, list):
             resource["DependsOn"] = [d for d in depends if d not in dropped]
@@ -225,9 +232,10 @@ def _moto_template(tpl: SamTemplate, local: _LocalResources) -> _MotoTemplate:
     body["Resources"] = resources
     fixups = collect(resources)
     mappings = {logical_id: fixups.defer(props) for logical_id, props in mappings.items()}
+    schedule_rules = {logical_id: fixups.defer(values) for logical_id, values in schedule_rules.items()}
     outputs = substitute(tpl.transformed.get("Outputs") or {}, local.ids, local.attr)
     body["Outputs"] = {**outputs, **fixups.outputs}
-    return _MotoTemplate(body, fixups, mappings)
+    return _MotoTemplate(body, fixups, mappings, schedule_rules)
 
 
 def _upload_dummy_code(tpl: SamTemplate, endpoint_url: str, region: str) -> None:
@@ -307,11 +315,12 @@ def create_stack(template_path: str | Path, endpoint_url: str, region: str,
     fixups = moto_template.fixups
     fixups.apply(outputs, physical, lambda service: aws_client(service, endpoint_url, region))
     functions = _read_functions(tpl, physical, endpoint_url, region)
+    function_names = {spec.name: logical_id for logical_id, spec in functions.items()}
     sources = event_sources(
         {k: tpl.resources[k].get("Properties") or {} for k in moto_template.mappings},
-        fixups.resolve(moto_template.mappings, outputs),
-        {spec.name: logical_id for logical_id, spec in functions.items()},
+        fixups.resolve(moto_template.mappings, outputs), function_names,
         aws_client("sqs", endpoint_url, region), account_id)
+    timers = schedules(fixups.resolve(moto_template.schedules, outputs), physical, function_names)
     physical.update({logical_id: str(uuid.uuid4()) for logical_id in moto_template.mappings})
     return Stack(
         resources=physical, functions=functions, event_sources=sources,
@@ -324,7 +333,7 @@ def create_stack(template_path: str | Path, endpoint_url: str, region: str,
         user_pool_client_id=next((local.ids[k] for k, r in tpl.resources.items()
                                   if r["Type"] == "AWS::Cognito::UserPoolClient"), None),
         throttle=apis.throttle, region=region, account_id=account_id, stack_name=stack_name,
-        parameters=dict(tpl.parameters))
+        parameters=dict(tpl.parameters), schedules=timers)
 
 
 def _read_functions(tpl: SamTemplate, physical: Mapping[str, str], endpoint_url: str,

@@ -201,8 +201,8 @@ class TaskStore:
                      "ConditionExpression": "attribute_not_exists(pk)"}},
             {"Put": {"TableName": self.table, "Item": self._event_item(task, event)}},
         ]
-        if claim:
-            writes.append({"Put": {
+        if claim:  # first: the condition most likely to fail is checked before anything is written
+            writes.insert(0, {"Put": {
                 "TableName": self.table,
                 "Item": to_item({"pk": claim.pk, "sk": "IDEMP", "entity": "idempotency", "owner": claim.owner,
                                  "task_id": task.id, "request_hash": claim.request_hash,
@@ -213,7 +213,7 @@ class TaskStore:
             self.ddb.transact_write_items(TransactItems=writes)
         except self.ddb.exceptions.TransactionCanceledException as exc:
             reasons = exc.response.get("CancellationReasons", [])
-            if claim and len(reasons) > 2 and reasons[2].get("Code") == "ConditionalCheckFailed":
+            if claim and reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
                 raise IdempotencyKeyTaken from exc
             raise
         return event
