@@ -11,11 +11,13 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from routers import auth, system, tasks
+from routers.quota import enforce_quota
 from spoonfeeder import web
 from spoonfeeder.errors import SpoonError
 
 logger = Logger()
 app = APIGatewayHttpResolver(enable_validation=True)
+app.use(middlewares=[enforce_quota])
 app.include_router(auth.router, prefix="/api/auth")
 app.include_router(tasks.router, prefix="/api/tasks")
 app.include_router(system.router, prefix="/api")

@@ -25,6 +25,8 @@ from websockets.sync.client import ClientConnection, connect
 ROOT = Path(__file__).resolve().parents[2]
 OPENAI_KEY = "sk-test-e2e-000000000000001"
 PASSWORD = "Second-user-Passw0rd"
+# Retries within seconds, and a request quota the tests' status polling stays under.
+PARAMETERS = "MaxReceiveCount=3 RetryBaseSeconds=1 UserRequestsPerMinute=1000"
 
 
 @dataclass
@@ -79,7 +81,7 @@ def running_cloud(state: Path, command: list[str], **settings: str) -> Iterator[
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OPENAI_"))}
     env.update(SPOON_PORT=str(free_port()), SPOON_AWS_PORT=str(free_port()), SPOON_STATE_DIR=str(state),
-               SPOON_PARAMETERS="MaxReceiveCount=3 RetryBaseSeconds=1", SPOON_LOG_LEVEL="WARNING", **settings)
+               SPOON_PARAMETERS=PARAMETERS, SPOON_LOG_LEVEL="WARNING", **settings)
     log = state / "cloud.log"
     with log.open("wb") as out:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,

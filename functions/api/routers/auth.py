@@ -10,8 +10,9 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from pydantic import BaseModel, Field
 from spoonfeeder import web
 from spoonfeeder.auth import cognito
+from spoonfeeder.errors import Unauthorized
 
-from routers.deps import config
+from routers.deps import config, login_throttle
 
 router = Router()
 
@@ -23,7 +24,13 @@ class Login(BaseModel):
 
 @router.post("/login", summary="Sign in; returns tokens and sets an httpOnly session cookie")
 def login(body: Annotated[Login, Body()]) -> Response[str]:
-    tokens = cognito.login(body.username, body.password, client_id=config.user_pool_client_id)
+    throttle = login_throttle()
+    throttle.check(body.username)
+    try:
+        tokens = cognito.login(body.username, body.password, client_id=config.user_pool_client_id)
+    except Unauthorized:
+        throttle.failed(body.username)
+        raise
     cookie = (f"{config.auth_cookie_name}={tokens['accessToken']}; Max-Age={tokens['expiresIn']}; Path=/; "
               "HttpOnly; Secure; SameSite=Strict")
     return web.ok(router, tokens, cookies=[cookie])

@@ -5,7 +5,9 @@ from __future__ import annotations
 from functools import cache
 
 from spoonfeeder import settings
+from spoonfeeder.data.counters import Counters
 from spoonfeeder.data.task_store import TaskStore
+from spoonfeeder.ratelimit import LoginThrottle, Quota, RequestQuota
 from spoonfeeder.settings import ApiSettings
 from spoonfeeder.tasks.routing import Lane
 from spoonfeeder.tasks.service import TaskService
@@ -20,3 +22,13 @@ def task_service() -> TaskService:
         queue_urls={Lane.LLM: config.llm_tasks_queue_url, Lane.GPU: config.gpu_tasks_queue_url},
         max_prompt_chars=config.max_prompt_chars,
     )
+
+
+@cache
+def request_quota() -> RequestQuota:
+    return RequestQuota(Counters(config.table_name), Quota(config.user_requests_per_minute, 60))
+
+
+@cache
+def login_throttle() -> LoginThrottle:
+    return LoginThrottle(Counters(config.table_name), Quota(config.login_failures_per_15_minutes, 15 * 60))

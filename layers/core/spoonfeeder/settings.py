@@ -25,6 +25,8 @@ class ApiSettings(CoreSettings):
     max_prompt_chars: int = 100_000
     max_body_bytes: int = 512_000
     auth_cookie_name: str = "sf_token"
+    user_requests_per_minute: int = 120
+    login_failures_per_15_minutes: int = 5
 
 
 class WsSettings(CoreSettings):

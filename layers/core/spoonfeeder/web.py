@@ -45,22 +45,27 @@ def fail(
 
 
 def from_error(router: BaseRouter, exc: SpoonError) -> Response[str]:
-    return fail(router, exc.status, exc.code, exc.message, exc.details)
+    return fail(router, exc.status, exc.code, exc.message, exc.details, headers=exc.headers or None)
 
 
 def not_found(router: BaseRouter) -> Response[str]:
     return fail(router, HTTPStatus.NOT_FOUND, "NOT_FOUND", "no such route")
 
 
-def caller(router: BaseRouter) -> str:
-    """The authenticated user's id (the JWT `sub` the gateway's authorizer verified)."""
+def caller_or_none(router: BaseRouter) -> str | None:
+    """The authenticated user's id (the JWT `sub` the gateway's authorizer verified), on authorized routes."""
     try:
-        sub = router.current_event.request_context.authorizer.jwt_claim.get("sub")
+        sub = (router.current_event.request_context.authorizer.jwt_claim or {}).get("sub")
     except AttributeError:
-        sub = None
-    if not sub:
+        return None
+    return str(sub) if sub else None
+
+
+def caller(router: BaseRouter) -> str:
+    sub = caller_or_none(router)
+    if sub is None:
         raise Unauthorized("sign in first")
-    return str(sub)
+    return sub
 
 
 def claims(router: BaseRouter) -> dict[str, Any]:
