@@ -2,11 +2,11 @@
 
 Side A calls the real API function handler in-process (Powertools resolver, validation, pydantic models) with an
 API Gateway HTTP API v2.0 event. Side B makes only the raw boto3 calls that request causes, with prebuilt items of
-the same attributes and sizes: transact_write_items (task + created event), send_message, then the pending ->
-queued move (a consistent get_item + transact_write_items). Both sides talk to one local moto server holding the
+the same attributes and sizes: update_item (the per-user request quota), transact_write_items (task + created
+event), send_message, then the pending -> queued move (a consistent get_item + transact_write_items). Both sides talk to one local moto server holding the
 stack localcloud's create_stack makes from template.yaml; both are warmed up, then interleaved; median and p95 are
 printed in ms. Each run's items and message are deleted after it (untimed), and the table is a stream-less copy of
-the stack's, made afresh every 10 runs: moto deep-copies a whole table, undrained stream included, on every
+the stack's, made afresh every 10 runs: moto deep-copies a whole table (its rollback copy) on every
 TransactWriteItems, and its SendMessage slows with queue depth, so otherwise the baseline would grow run after run.
 
 Run: .venv/bin/python bench/create_task_path.py [--iterations 200] [--warmup 20]   (or: make bench)
@@ -97,12 +97,19 @@ def shape(value: Any) -> Any:
 
 
 def raw_run(ddb: Any, sqs: Any, table: str, queue_url: str) -> tuple[Callable[[], None], str]:
-    """Side B, prepared: the handler's four calls for a fresh task, and that task's id."""
+    """Side B, prepared: the handler's five calls for a fresh task, and that task's id."""
     task_id, at, later = ids.new_id(), ids.now_iso(), ids.now_iso()
     created = event_item(task_id, 1, "task:created", at, {
         "type": s("text"), "provider": s("openai"), "model": s("gpt-4o-mini"), "attempt": {"N": "1"},
         "name": {"NULL": True}})
-    queued = event_item(task_id, 2, "task:queued", later, {"lane": s("llm-tasks"), "attempt": {"N": "1"}})
+    queued = event_item(task_id, 2, "task:queued", later,
+                        {"lane": s("llm-tasks"), "attempt": {"N": "1"}, "by": s("api")})
+    window = int(time.time()) // 60 * 60
+    quota = {"TableName": table, "Key": {"pk": s(f"RATE#{OWNER}#{window}"), "sk": s("COUNTER")},
+             "UpdateExpression": "ADD #n :a SET #t = if_not_exists(#t, :t)",
+             "ExpressionAttributeNames": {"#n": "count", "#t": "ttl"},
+             "ExpressionAttributeValues": {":a": {"N": "1"}, ":t": {"N": str(window + 120)}},
+             "ReturnValues": "UPDATED_NEW"}
     create = [{"Put": {"TableName": table, "Item": task_item(task_id, "pending", 1, at, at),
                        "ConditionExpression": "attribute_not_exists(pk)"}},
               {"Put": {"TableName": table, "Item": created}}]
@@ -114,6 +121,7 @@ def raw_run(ddb: Any, sqs: Any, table: str, queue_url: str) -> tuple[Callable[[]
             {"Put": {"TableName": table, "Item": queued, "ConditionExpression": "attribute_not_exists(pk)"}}]
 
     def run() -> None:
+        ddb.update_item(**quota)
         ddb.transact_write_items(TransactItems=create)
         sqs.send_message(QueueUrl=queue_url, MessageBody=body)
         ddb.get_item(TableName=table, Key={"pk": s(f"TASK#{task_id}"), "sk": s("TASK")}, ConsistentRead=True)
