@@ -3,11 +3,12 @@
 Side A calls the real API function handler in-process (Powertools resolver, validation, pydantic models) with an
 API Gateway HTTP API v2.0 event. Side B makes only the raw boto3 calls that request causes, with prebuilt items of
 the same attributes and sizes: update_item (the per-user request quota), transact_write_items (task + created
-event), send_message, then the pending -> queued move (a consistent get_item + transact_write_items). Both sides talk to one local moto server holding the
-stack localcloud's create_stack makes from template.yaml; both are warmed up, then interleaved; median and p95 are
-printed in ms. Each run's items and message are deleted after it (untimed), and the table is a stream-less copy of
-the stack's, made afresh every 10 runs: moto deep-copies a whole table (its rollback copy) on every
-TransactWriteItems, and its SendMessage slows with queue depth, so otherwise the baseline would grow run after run.
+event), send_message, then the pending -> queued move (a consistent get_item + transact_write_items). Both sides
+talk to one local moto server holding the stack localcloud's create_stack makes from template.yaml; both are warmed
+up, then interleaved; median and p95 are printed in ms. Each run's items and message are deleted after it
+(untimed), and the table is a stream-less copy of the stack's, made afresh every 10 runs: moto deep-copies a whole
+table (its rollback copy) on every TransactWriteItems, and its SendMessage slows with queue depth, so otherwise the
+baseline would grow run after run.
 
 Run: .venv/bin/python bench/create_task_path.py [--iterations 200] [--warmup 20]   (or: make bench)
 """

@@ -28,11 +28,7 @@ def _token(event: dict[str, Any]) -> str | None:
     if token:
         return str(token)
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
-    for part in headers.get("cookie", "").split(";"):
-        name, _, value = part.strip().partition("=")
-        if name == "sf_token" and value:
-            return value
-    return None
+    return tokens.from_cookie_header(headers.get("cookie", ""))
 
 
 def _connect(connection_id: str, event: dict[str, Any]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from pydantic import BaseModel, Field
 from spoonfeeder import web
 from spoonfeeder.auth import cognito
+from spoonfeeder.auth.tokens import session_cookie
 from spoonfeeder.errors import Unauthorized
 
 from routers.deps import config, login_throttle
@@ -27,13 +28,11 @@ def login(body: Annotated[Login, Body()]) -> Response[str]:
     throttle = login_throttle()
     throttle.check(body.username)
     try:
-        tokens = cognito.login(body.username, body.password, client_id=config.user_pool_client_id)
+        issued = cognito.login(body.username, body.password, client_id=config.user_pool_client_id)
     except Unauthorized:
         throttle.failed(body.username)
         raise
-    cookie = (f"{config.auth_cookie_name}={tokens['accessToken']}; Max-Age={tokens['expiresIn']}; Path=/; "
-              "HttpOnly; Secure; SameSite=Strict")
-    return web.ok(router, tokens, cookies=[cookie])
+    return web.ok(router, issued, cookies=[session_cookie(issued["accessToken"], max_age=issued["expiresIn"])])
 
 
 @router.get("/me", summary="The signed-in user")

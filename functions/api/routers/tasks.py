@@ -20,15 +20,12 @@ TaskId = Annotated[str, Path(min_length=26, max_length=26, pattern="^[0-9A-HJKMN
 Limit = Annotated[int, Query(ge=1, le=100)]
 
 
-def _doc(model: type, description: str) -> dict:
-    return {"description": description, "content": {"application/json": {"model": model}}}
-
-
 def _trace_id() -> str | None:
     return router.current_event.request_context.request_id  # type: ignore[no-any-return]
 
 
-@router.post("/", summary="Create a task", responses={201: _doc(Envelope[TaskView], "The queued task")})
+@router.post("/", summary="Create a task",
+              responses=web.documented(Envelope[TaskView], "The queued task", 400, 409, 413, 422, 503, status=201))
 def create_task(
     body: Annotated[TaskCreate, Body()],
     idempotency_key: Annotated[str | None, Header(alias="idempotency-key", max_length=255)] = None,
@@ -42,7 +39,7 @@ def create_task(
 
 
 @router.get("/", summary="List my tasks, newest first",
-            responses={200: _doc(Envelope[list[TaskView]], "A page of tasks")})
+            responses=web.documented(Envelope[list[TaskView]], "A page of tasks", 400))
 def list_tasks(
     status: Annotated[TaskStatus | None, Query()] = None,
     type: Annotated[TaskType | None, Query()] = None,
@@ -59,14 +56,14 @@ def list_tasks(
                   pagination={"limit": limit, "cursor": next_cursor, "hasMore": next_cursor is not None})
 
 
-@router.get("/<task_id>", summary="Get a task", responses={200: _doc(Envelope[TaskView], "The task")})
+@router.get("/<task_id>", summary="Get a task", responses=web.documented(Envelope[TaskView], "The task", 404))
 def get_task(task_id: TaskId) -> Response[str]:
     task = task_service().get(web.caller(router), task_id)
     return web.ok(router, TaskView.of(task).model_dump(mode="json"))
 
 
 @router.get("/<task_id>/events", summary="The task's recorded events after a sequence number",
-            responses={200: _doc(Envelope[list[Event]], "Events in seq order")})
+            responses=web.documented(Envelope[list[Event]], "Events in seq order", 400, 404))
 def task_events(task_id: TaskId, after: Annotated[int, Query(ge=0)] = 0, limit: Limit = 100) -> Response[str]:
     events, more = task_service().events(web.caller(router), task_id, after_seq=after, limit=limit)
     last = events[-1].seq if events else after
@@ -74,7 +71,8 @@ def task_events(task_id: TaskId, after: Annotated[int, Query(ge=0)] = 0, limit: 
                   pagination={"limit": limit, "cursor": str(last) if more else None, "hasMore": more})
 
 
-@router.delete("/<task_id>", summary="Cancel an unfinished task, or delete a finished one")
+@router.delete("/<task_id>", summary="Cancel an unfinished task, or delete a finished one",
+               responses=web.documented(Envelope[TaskView], "The cancelled task, or {id, deleted: true}", 404, 409))
 def cancel_or_delete_task(task_id: TaskId) -> Response[str]:
     cancelled = task_service().cancel_or_delete(web.caller(router), task_id)
     if cancelled is None:
@@ -83,7 +81,7 @@ def cancel_or_delete_task(task_id: TaskId) -> Response[str]:
 
 
 @router.post("/<task_id>/retry", summary="Run a failed or cancelled task again (a new attempt, same request)",
-             responses={202: _doc(Envelope[TaskView], "The re-queued task")})
+             responses=web.documented(Envelope[TaskView], "The re-queued task", 404, 409, 503, status=202))
 def retry_task(task_id: TaskId) -> Response[str]:
     task = task_service().retry(web.caller(router), task_id, trace_id=_trace_id())
     return web.ok(router, TaskView.of(task).model_dump(mode="json"), status=202)

@@ -52,6 +52,15 @@ def not_found(router: BaseRouter) -> Response[str]:
     return fail(router, HTTPStatus.NOT_FOUND, "NOT_FOUND", "no such route")
 
 
+def documented(model: type, description: str, *errors: int, status: int = 200) -> dict[int, dict[str, Any]]:
+    """OpenAPI `responses` for a route: its success model and the error envelope for each error status."""
+    from spoonfeeder.models.envelope import ErrorEnvelope
+
+    success = {"description": description, "content": {"application/json": {"model": model}}}
+    error = {"description": "The error envelope", "content": {"application/json": {"model": ErrorEnvelope}}}
+    return {status: success, **{code: error for code in (*errors, 401, 429)}}
+
+
 def caller_or_none(router: BaseRouter) -> str | None:
     """The authenticated user's id (the JWT `sub` the gateway's authorizer verified), on authorized routes."""
     try:

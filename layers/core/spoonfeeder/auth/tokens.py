@@ -10,6 +10,21 @@ import jwt
 
 from spoonfeeder.errors import Unauthorized
 
+SESSION_COOKIE = "sf_token"
+
+
+def session_cookie(token: str, *, max_age: int) -> str:
+    """The httpOnly cookie login sets: a browser sends it along with the WebSocket upgrade."""
+    return f"{SESSION_COOKIE}={token}; Max-Age={max_age}; Path=/; HttpOnly; Secure; SameSite=Strict"
+
+
+def from_cookie_header(header: str) -> str | None:
+    for part in header.split(";"):
+        name, _, value = part.strip().partition("=")
+        if name == SESSION_COOKIE and value:
+            return value
+    return None
+
 
 @cache
 def _keys(jwks_url: str) -> jwt.PyJWKClient:
