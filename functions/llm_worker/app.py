@@ -8,6 +8,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
 from spoonfeeder import settings
 from spoonfeeder.data import queues
 from spoonfeeder.data.task_store import TaskStore
@@ -23,8 +24,15 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 
 def delivery_of(record: SQSRecord) -> Delivery:
     queue_url = queues.url_of(record.event_source_arn)
+    try:
+        message = TaskMessage.model_validate_json(record.body)
+    except ValidationError:
+        # No attempt can ever read it: let it come straight back until SQS moves it to the dead-letter queue.
+        logger.error("unreadable task message", extra={"message_id": record.message_id})
+        queues.delay_redelivery(queue_url, record.receipt_handle, 0)
+        raise
     return Delivery(
-        message=TaskMessage.model_validate_json(record.body),
+        message=message,
         receive_count=int(record.attributes.approximate_receive_count),
         postpone=lambda seconds: queues.delay_redelivery(queue_url, record.receipt_handle, seconds),
     )

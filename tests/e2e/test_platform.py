@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
+import boto3
 import httpx
 import pytest
 from websockets.exceptions import InvalidStatus
@@ -128,3 +130,18 @@ def test_idempotency_key_creates_one_task(alice: User, openai: Any) -> None:
     assert again.status_code == 201 and again.json()["data"]["id"] == first["id"]
     listed = alice.call("GET", "/tasks", params={"limit": 100}).json()["data"]
     assert [t["id"] for t in listed].count(first["id"]) == 1
+
+
+def test_a_duplicate_delivery_runs_the_provider_once(cloud: Cloud, alice: User, openai: Any) -> None:
+    openai.chunk_delay = 0.05  # still streaming when the duplicate arrives
+    task_id = alice.call("POST", "/tasks", json=TEXT).json()["data"]["id"]
+    sqs = boto3.client("sqs", endpoint_url=cloud.info["aws_endpoint_url"], region_name="us-east-1",
+                       aws_access_key_id="local", aws_secret_access_key="local")
+    duplicate = json.dumps({"task_id": task_id, "owner": alice.id, "attempt": 1})
+    sqs.send_message(QueueUrl=cloud.info["resources"]["LlmTasksQueue"], MessageBody=duplicate)
+    wait_for_status(alice, task_id, {"succeeded", "failed"})
+    sqs.send_message(QueueUrl=cloud.info["resources"]["LlmTasksQueue"], MessageBody=duplicate)  # and after
+    time.sleep(3)
+    types = [e["type"] for e in alice.call("GET", f"/tasks/{task_id}/events").json()["data"]]
+    assert openai.chat_calls == 1
+    assert types.count("task:started") == 1 and types.count("task:completed") == 1

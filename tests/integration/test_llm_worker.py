@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
 from typing import Any
 
 import boto3
 import pytest
 from spoonfeeder.data.task_store import TaskStore
+from spoonfeeder.models.tasks import TaskStatus
 
 from tests.conftest import LambdaContext, drain
 
@@ -195,3 +197,42 @@ def test_a_message_that_overtakes_its_queued_mark_still_runs(
     assert deliver(functions["LlmWorkerFunction"], queues["LlmTasksQueue"]) == 1
     types = [e["type"] for e in events_of(api, task.id)]
     assert types[:3] == ["task:created", "task:queued", "task:started"] and types[-1] == "task:completed"
+
+
+def test_a_task_whose_worker_died_is_taken_over_after_its_lease(
+    api: Any, functions: Any, queues: dict, openai_fake: Any, stack: Any
+) -> None:
+    """A worker that died mid-run leaves the task running; the redelivered message finishes it once the
+    lease is over (and not before)."""
+    from spoonfeeder import ids
+    from spoonfeeder.tasks.state import transition
+
+    store = TaskStore(stack.resources["Table"])
+    task_id = api("POST", "/api/tasks", body=TEXT)[1]["data"]["id"]
+    lease_over = ids.iso(ids.now() - timedelta(seconds=1))
+    store.record(task_id, "task:started", {"attempt": 1}, change=transition(
+        TaskStatus.RUNNING, now_iso=ids.now_iso(), updates={"lease_until": lease_over}))
+    assert deliver(functions["LlmWorkerFunction"], queues["LlmTasksQueue"]) == 1
+    task = api("GET", f"/api/tasks/{task_id}")[1]["data"]
+    assert task["status"] == "succeeded" and openai_fake.chat_calls == 1
+    assert [e["type"] for e in events_of(api, task_id)].count("task:started") == 2
+
+
+def test_a_poison_message_fails_alone_and_is_dead_lettered(
+    api: Any, functions: Any, queues: dict, openai_fake: Any
+) -> None:
+    sqs = boto3.client("sqs")
+    sqs.send_message(QueueUrl=queues["LlmTasksQueue"], MessageBody="this is not a task message")
+    task_id = api("POST", "/api/tasks", body=TEXT)[1]["data"]["id"]
+    for _ in range(10):
+        deliver(functions["LlmWorkerFunction"], queues["LlmTasksQueue"], wait=1)
+        if api("GET", f"/api/tasks/{task_id}")[1]["data"]["status"] == "succeeded":
+            break
+    assert api("GET", f"/api/tasks/{task_id}")[1]["data"]["status"] == "succeeded"  # the batch's good message
+    for _ in range(10):  # the bad one comes back until SQS dead-letters it (MaxReceiveCount=3)
+        if deliver(functions["DeadLettersFunction"], queues["LlmTasksDeadLetterQueue"], wait=1):
+            break
+        deliver(functions["LlmWorkerFunction"], queues["LlmTasksQueue"], wait=1)
+    else:
+        raise AssertionError("the poison message was never dead-lettered")
+    assert openai_fake.chat_calls == 1
