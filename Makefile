@@ -4,6 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SAM_VENV ?= .venv-sam
+export SAM_CLI_TELEMETRY := 0
 
 .PHONY: install dev test test-unit test-integration test-e2e lint validate build bench clean
 
