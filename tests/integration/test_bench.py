@@ -1,0 +1,27 @@
+"""The benchmark scripts run and print their figures (the figures themselves are not judged here)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(script: str, *args: str) -> str:
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / script), *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=240, check=True)
+    return done.stdout
+
+
+def test_create_task_path_bench_prints_both_sides_and_ratios() -> None:
+    out = run("create_task_path.py", "--iterations", "5", "--warmup", "2")
+    assert "A handler, in-process" in out and "B raw boto3 calls" in out and "ratio A/B" in out
+    assert "same attributes and sizes: True" in out
+
+
+def test_cold_start_bench_prints_ratios_and_the_worker_loads_no_sdk() -> None:
+    out = run("cold_start.py", "--repeats", "1")
+    assert "floor (boto3 + Logger)" in out and "llm_worker (LlmWorkerFunction)" in out
+    assert "provider SDKs in sys.modules after `import app`: none" in out
