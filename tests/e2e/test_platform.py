@@ -145,3 +145,18 @@ def test_a_duplicate_delivery_runs_the_provider_once(cloud: Cloud, alice: User, 
     types = [e["type"] for e in alice.call("GET", f"/tasks/{task_id}/events").json()["data"]]
     assert openai.chat_calls == 1
     assert types.count("task:started") == 1 and types.count("task:completed") == 1
+
+
+def test_unsubscribe_stops_the_pushes(alice: User, openai: Any) -> None:
+    topic = f"owner:{alice.id}"
+    with alice.socket() as ws:
+        ws.send(json.dumps({"action": "subscribe", "topic": topic}))
+        receive(ws, lambda m: m["type"] == "subscribed")
+        ws.send(json.dumps({"action": "unsubscribe", "topic": topic}))
+        receive(ws, lambda m: m["type"] == "unsubscribed")
+        task_id = alice.call("POST", "/tasks", json=TEXT).json()["data"]["id"]
+        wait_for_status(alice, task_id, {"succeeded"})
+        time.sleep(1)  # pushes trail the records by the stream's polling
+        ws.send(json.dumps({"action": "ping"}))
+        after = receive(ws, lambda m: m["type"] == "pong")
+    assert [m["type"] for m in after] == ["pong"]
