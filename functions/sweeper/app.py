@@ -1,4 +1,5 @@
-"""Sweeper function (scheduled): sends again the tasks a crashed create left pending."""
+"""Sweeper function (scheduled): sends again the tasks a crashed create left pending and runs whose worker
+was lost."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from spoonfeeder import settings
 from spoonfeeder.data.task_store import TaskStore
 from spoonfeeder.settings import SweeperSettings
 from spoonfeeder.tasks.routing import Lane
-from spoonfeeder.tasks.sweeper import requeue_stale_pending
+from spoonfeeder.tasks.sweeper import sweep
 
 logger = Logger()
 config = settings.load(SweeperSettings)
@@ -20,5 +21,5 @@ queue_urls = {Lane.LLM: config.llm_tasks_queue_url, Lane.GPU: config.gpu_tasks_q
 
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    requeued = requeue_stale_pending(store, queue_urls, grace_seconds=config.pending_grace_seconds)
-    return {"requeued": requeued}
+    swept = sweep(store, queue_urls, grace_seconds=config.sweep_grace_seconds)
+    return {"requeued": swept.requeued, "recovered": swept.recovered}

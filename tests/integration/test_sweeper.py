@@ -47,3 +47,31 @@ def test_only_tasks_pending_past_the_grace_period_are_sent_again(stack: Any, fun
     assert [(e.type, e.data.get("by")) for e in events] == [("task:created", None), ("task:queued", "sweeper")]
     assert store.get(fresh.id).status is TaskStatus.PENDING  # type: ignore[union-attr]
     assert functions["SweeperFunction"].lambda_handler({}, LambdaContext())["requeued"] == []
+
+
+def test_a_run_whose_worker_was_lost_is_handed_to_another(stack: Any, functions: Any, api: Any) -> None:
+    from spoonfeeder.tasks.routing import Lane
+    from spoonfeeder.tasks.state import transition
+    from spoonfeeder.tasks.sweeper import sweep
+
+    queue = str(stack.resources["LlmTasksQueue"])
+    store = TaskStore(stack.resources["Table"])
+    lost = api("POST", "/api/tasks", user="user-s", body={"type": "text", "provider": "openai", "prompt": "x"})
+    live = api("POST", "/api/tasks", user="user-s", body={"type": "text", "provider": "openai", "prompt": "y"})
+    drain(queue)  # as if workers had received both
+    later = ids.now() + timedelta(minutes=5)
+    for task_id, lease in ((lost[1]["data"]["id"], ids.now()), (live[1]["data"]["id"], later + timedelta(minutes=1))):
+        store.record(task_id, "task:started", {"attempt": 1}, change=transition(
+            TaskStatus.RUNNING, now_iso=ids.now_iso(), updates={"lease_until": ids.iso(lease)}))
+
+    swept = sweep(store, {Lane.LLM: queue, Lane.GPU: queue}, grace_seconds=60, now=later)
+
+    assert swept.recovered == [lost[1]["data"]["id"]]
+    recovered = store.get(lost[1]["data"]["id"])
+    assert recovered is not None and recovered.status is TaskStatus.RETRYING and recovered.lease_until is None
+    bodies = [json.loads(m["Body"]) for m in boto3.client("sqs").receive_message(
+        QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])]
+    sent = {b["task_id"] for b in bodies}  # (tasks other tests left pending may be re-sent too)
+    assert lost[1]["data"]["id"] in sent and live[1]["data"]["id"] not in sent
+    assert store.get(live[1]["data"]["id"]).status is TaskStatus.RUNNING  # type: ignore[union-attr]
+    assert sweep(store, {Lane.LLM: queue}, grace_seconds=60, now=later).recovered == []

@@ -55,7 +55,7 @@ class WorkerSettings(CoreSettings):
 class SweeperSettings(CoreSettings):
     llm_tasks_queue_url: str
     gpu_tasks_queue_url: str
-    pending_grace_seconds: int = 60
+    sweep_grace_seconds: int = 60
 
 
 SettingsT = TypeVar("SettingsT", bound=CoreSettings)
