@@ -34,6 +34,16 @@ def moto_url() -> Iterator[str]:
         yield server.url
 
 
+@dataclass(frozen=True)
+class MotoEndpoint:
+    url: str
+
+
+@pytest.fixture(scope="session")
+def moto(moto_url: str) -> MotoEndpoint:
+    return MotoEndpoint(moto_url)
+
+
 @pytest.fixture(scope="session")
 def stack(moto_url: str) -> Any:
     from localcloud.stack import create_stack

@@ -6,26 +6,23 @@ import asyncio
 import json
 import logging
 import re
-import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from localcloud.cloud import Settings
+from localcloud.functions import FunctionHost, InvokeResult
+from localcloud.runners import ScheduleRunner, ScheduleRunners
+from localcloud.schedules import rate_seconds, schedules
+from localcloud.stack import FunctionSpec, Schedule, Stack, aws_client
+
+from tests.conftest import MotoEndpoint
 
 ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT / "infra" / "local") not in sys.path:
-    sys.path.insert(0, str(ROOT / "infra" / "local"))
-
-from localcloud.cloud import Settings  # noqa: E402
-from localcloud.functions import FunctionHost, InvokeResult  # noqa: E402
-from localcloud.moto_process import MotoServer  # noqa: E402
-from localcloud.runners import ScheduleRunner, ScheduleRunners  # noqa: E402
-from localcloud.schedules import rate_seconds, schedules  # noqa: E402
-from localcloud.stack import FunctionSpec, Schedule, Stack, aws_client, create_stack  # noqa: E402
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -43,17 +40,6 @@ def lambda_handler(event, context):
 '''
 
 
-@pytest.fixture(scope="module")
-def moto() -> Iterator[MotoServer]:
-    with MotoServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def stack(moto: MotoServer) -> Stack:
-    return create_stack(ROOT / "template.yaml", moto.url, REGION)
-
-
 def schedule(expression: str = "rate(1 minute)", input: str | None = None) -> Schedule:
     return Schedule(function="probe", expression=expression, rule_name="probe-rule", rule_arn=RULE_ARN,
                     input=input)
@@ -67,7 +53,7 @@ async def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None
 
 
 # ------------------------------------------------------------------------------------------- stack
-def test_stack_describes_the_sweeper_schedule(moto: MotoServer, stack: Stack) -> None:
+def test_stack_describes_the_sweeper_schedule(moto: MotoEndpoint, stack: Stack) -> None:
     sweeper = [s for s in stack.schedules if s.function == "SweeperFunction"]
     assert len(sweeper) == 1
     rule = sweeper[0]

@@ -6,23 +6,20 @@ import asyncio
 import json
 import os
 import re
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from localcloud.filters import passes
+from localcloud.functions import FunctionHost
+from localcloud.runners import SqsRunner, StreamRunner
+from localcloud.stack import EventSource, FunctionSpec, HttpRoute, Stack, aws_client
+
+from tests.conftest import MotoEndpoint, drain
 
 ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT / "infra" / "local") not in sys.path:
-    sys.path.insert(0, str(ROOT / "infra" / "local"))
-
-from localcloud.filters import passes  # noqa: E402
-from localcloud.functions import FunctionHost  # noqa: E402
-from localcloud.moto_process import MotoServer  # noqa: E402
-from localcloud.runners import SqsRunner, StreamRunner  # noqa: E402
-from localcloud.stack import EventSource, FunctionSpec, HttpRoute, Stack, aws_client, create_stack  # noqa: E402
 
 REGION = "us-east-1"
 pytestmark = pytest.mark.timeout(90)
@@ -50,23 +47,12 @@ def lambda_handler(event, context):
 '''
 
 
-@pytest.fixture(scope="module")
-def moto() -> Iterator[MotoServer]:
-    with MotoServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def stack(moto: MotoServer) -> Stack:
-    return create_stack(ROOT / "template.yaml", moto.url, REGION, {"MaxReceiveCount": "3"})
-
-
-def client(moto: MotoServer, service: str) -> Any:
+def client(moto: MotoEndpoint, service: str) -> Any:
     return aws_client(service, moto.url, REGION)
 
 
 # ------------------------------------------------------------------------------------------- stack
-def test_table_has_stream_and_indexes(moto: MotoServer, stack: Stack) -> None:
+def test_table_has_stream_and_indexes(moto: MotoEndpoint, stack: Stack) -> None:
     table = client(moto, "dynamodb").describe_table(TableName=stack.resources["Table"])["Table"]
     assert table["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
     assert {index["IndexName"] for index in table["GlobalSecondaryIndexes"]} == {"gsi1", "gsi2", "gsi3"}
@@ -78,7 +64,7 @@ def test_table_has_stream_and_indexes(moto: MotoServer, stack: Stack) -> None:
         {"eventName": ["INSERT"], "dynamodb": {"NewImage": {"entity": {"S": ["event"]}}}}]
 
 
-def test_queues_bucket_and_environment(moto: MotoServer, stack: Stack) -> None:
+def test_queues_bucket_and_environment(moto: MotoEndpoint, stack: Stack) -> None:
     sqs = client(moto, "sqs")
     attributes = sqs.get_queue_attributes(QueueUrl=stack.resources["LlmTasksQueue"],
                                           AttributeNames=["All"])["Attributes"]
@@ -113,7 +99,7 @@ def test_queues_bucket_and_environment(moto: MotoServer, stack: Stack) -> None:
     assert stack.functions["WsFunction"].env["WS_MANAGEMENT_URL"].startswith(f"https://{stack.ws_api_id}.")
 
 
-def test_cognito_and_apis(moto: MotoServer, stack: Stack) -> None:
+def test_cognito_and_apis(moto: MotoEndpoint, stack: Stack) -> None:
     assert stack.user_pool_id and stack.user_pool_client_id
     app_client = client(moto, "cognito-idp").describe_user_pool_client(
         UserPoolId=stack.user_pool_id, ClientId=stack.user_pool_client_id)["UserPoolClient"]
@@ -131,19 +117,20 @@ def test_cognito_and_apis(moto: MotoServer, stack: Stack) -> None:
     assert worker.queue_url and worker.source_arn.endswith(stack.resources["LlmTasksQueue"].rsplit("/", 1)[1])
 
 
-def test_moto_leaves_streams_and_queues_to_the_runners(moto: MotoServer, stack: Stack) -> None:
+def test_moto_leaves_streams_and_queues_to_the_runners(moto: MotoEndpoint, stack: Stack) -> None:
     """With the template's mappings inside moto, moto would receive every message itself (a receive count
     spent) and empty the table's stream while trying to run the functions; the stack keeps them out."""
     dynamodb, streams, sqs = client(moto, "dynamodb"), client(moto, "dynamodbstreams"), client(moto, "sqs")
     arn = next(s for s in stack.event_sources if s.function == "EventsFunction").source_arn
     shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
-    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard,
-                                          ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="LATEST")["ShardIterator"]
     dynamodb.put_item(TableName=stack.resources["Table"], Item={"pk": {"S": "probe"}, "sk": {"S": "probe"}})
     records = streams.get_records(ShardIterator=iterator)["Records"]
     assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in records] == ["probe"]
 
     queue = next(s for s in stack.event_sources if s.function == "LlmWorkerFunction").queue_url
+    assert queue is not None
+    drain(queue)
     sqs.send_message(QueueUrl=queue, MessageBody="probe")
     received = sqs.receive_message(QueueUrl=queue, AttributeNames=["ApproximateReceiveCount"])["Messages"]
     assert [m["Attributes"]["ApproximateReceiveCount"] for m in received] == ["1"]
@@ -216,7 +203,7 @@ async def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None
         await asyncio.sleep(0.05)
 
 
-def test_sqs_runner_partial_batch_failure(moto: MotoServer, tmp_path: Path,
+def test_sqs_runner_partial_batch_failure(moto: MotoEndpoint, tmp_path: Path,
                                           host_factory: Callable[..., FunctionHost]) -> None:
     sqs = client(moto, "sqs")
     url = sqs.create_queue(QueueName="runner-probe", Attributes={"VisibilityTimeout": "1"})["QueueUrl"]
@@ -256,7 +243,7 @@ def test_sqs_runner_partial_batch_failure(moto: MotoServer, tmp_path: Path,
     assert [m["Body"] for m in left] == ["fail"]
 
 
-def test_stream_runner_filters(moto: MotoServer, tmp_path: Path,
+def test_stream_runner_filters(moto: MotoEndpoint, tmp_path: Path,
                                host_factory: Callable[..., FunctionHost]) -> None:
     dynamodb = client(moto, "dynamodb")
     table = dynamodb.create_table(
