@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, Self, TypeVar
 
 from .filters import passes
 from .functions import InvokeResult
@@ -321,12 +321,10 @@ def make_runner(source: EventSource, invoke: Invoker, endpoint_url: str, region:
     raise ValueError(f"unsupported event source kind {source.kind!r}")
 
 
-class EventSourceRunners:
-    """Every mapping of the stack; ``async with EventSourceRunners(...)`` or ``start()``/``stop()``."""
+class RunnerGroup:
+    """Runners started and stopped together; ``async with group:`` or ``start()``/``stop()``."""
 
-    def __init__(self, sources: Iterable[EventSource], invoke: Invoker, endpoint_url: str,
-                 region: str) -> None:
-        self.runners = [make_runner(s, invoke, endpoint_url, region) for s in sources]
+    runners: list[Any]
 
     async def start(self) -> None:
         await asyncio.gather(*(runner.start() for runner in self.runners))
@@ -334,12 +332,20 @@ class EventSourceRunners:
     async def stop(self) -> None:
         await asyncio.gather(*(runner.stop() for runner in self.runners), return_exceptions=True)
 
-    async def __aenter__(self) -> EventSourceRunners:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+
+class EventSourceRunners(RunnerGroup):
+    """Every mapping of the stack."""
+
+    def __init__(self, sources: Iterable[EventSource], invoke: Invoker, endpoint_url: str,
+                 region: str) -> None:
+        self.runners = [make_runner(s, invoke, endpoint_url, region) for s in sources]
 
 
 # ------------------------------------------------------------------------------------------ schedules
@@ -420,7 +426,7 @@ class ScheduleRunner:
                       result.duration_ms)
 
 
-class ScheduleRunners:
+class ScheduleRunners(RunnerGroup):
     """Every ``rate()`` schedule of the stack (``cron()`` ones are not run locally: a warning says so);
     ``scale`` multiplies every period."""
 
@@ -440,12 +446,3 @@ class ScheduleRunners:
             log.info("%s runs %s every %g s (%s)", runner.schedule.rule_name, runner.schedule.function,
                      runner.interval, runner.schedule.expression)
 
-    async def stop(self) -> None:
-        await asyncio.gather(*(runner.stop() for runner in self.runners), return_exceptions=True)
-
-    async def __aenter__(self) -> ScheduleRunners:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
