@@ -23,7 +23,6 @@ class ApiSettings(CoreSettings):
     user_pool_id: str
     user_pool_client_id: str
     max_prompt_chars: int = 100_000
-    max_body_bytes: int = 512_000
     user_requests_per_minute: int = 120
     login_failures_per_15_minutes: int = 5
 

@@ -12,11 +12,3 @@ def output_key(owner: str, task_id: str, name: str) -> str:
 def put_text(bucket: str, key: str, text: str) -> None:
     client("s3").put_object(Bucket=bucket, Key=key, Body=text.encode(), ContentType="text/plain; charset=utf-8")
 
-
-def get_text(bucket: str, key: str) -> str:
-    return str(client("s3").get_object(Bucket=bucket, Key=key)["Body"].read().decode())
-
-
-def presigned_get(bucket: str, key: str, *, seconds: int = 300) -> str:
-    return str(client("s3").generate_presigned_url(
-        "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=seconds))

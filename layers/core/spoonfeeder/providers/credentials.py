@@ -26,7 +26,7 @@ def configured(secret_arn: str) -> dict[str, dict[str, bool]]:
     }
 
 
-def resolve(secret_arn: str, owner: str, provider: Provider) -> Credentials:
+def resolve(secret_arn: str, provider: Provider) -> Credentials:
     entry = operator_defaults(secret_arn).get(str(provider))
     if not isinstance(entry, dict) or not entry.get("api_key"):
         raise ProviderError("PROVIDER_NOT_CONFIGURED", f"no credentials are configured for {provider}",

@@ -12,10 +12,6 @@ _ADAPTERS = {
 }
 
 
-def available() -> frozenset[Provider]:
-    return frozenset(_ADAPTERS)
-
-
 def text_provider(provider: Provider, credentials: Credentials, *, timeout: float) -> TextProvider:
     module_name, class_name = _ADAPTERS[provider]
     adapter = getattr(importlib.import_module(module_name), class_name)

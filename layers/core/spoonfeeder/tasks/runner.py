@@ -62,7 +62,7 @@ class TextTaskRunner:
             logger.info("delivery skipped", extra={"task_id": task.id, "status": str(task.status)})
             return "skipped"
         try:
-            creds = credentials.resolve(self.settings.provider_secret_arn, task.owner, task.provider)
+            creds = credentials.resolve(self.settings.provider_secret_arn, task.provider)
         except ProviderError as err:
             return self._fail(task, err, message.attempt)
         started = self._start(task, message.attempt, creds)
