@@ -23,7 +23,7 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 
 
 def delivery_of(record: SQSRecord) -> Delivery:
-    queue_url = queues.url_of(record.event_source_arn)
+    queue_url = config.llm_tasks_queue_url
     try:
         message = TaskMessage.model_validate_json(record.body)
     except ValidationError:

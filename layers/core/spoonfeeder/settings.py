@@ -41,6 +41,7 @@ class EventsSettings(CoreSettings):
 
 class WorkerSettings(CoreSettings):
     bucket_name: str
+    llm_tasks_queue_url: str
     provider_secret_arn: str
     max_receive_count: int = 5
     retry_base_seconds: float = 2.0

@@ -1,8 +1,8 @@
-"""SQS access: send task messages, push a message's next delivery back, find a queue's URL."""
+"""SQS access: send task messages, push a message's next delivery back.
+
+Queue URLs come from the environment the template gives each function (no sqs:GetQueueUrl)."""
 
 from __future__ import annotations
-
-from functools import cache
 
 from spoonfeeder.data.aws import client
 from spoonfeeder.models.messages import TaskMessage
@@ -21,10 +21,3 @@ def delay_redelivery(queue_url: str, receipt_handle: str, seconds: int) -> None:
         QueueUrl=queue_url, ReceiptHandle=receipt_handle,
         VisibilityTimeout=max(0, min(seconds, MAX_VISIBILITY_SECONDS)),
     )
-
-
-@cache
-def url_of(queue_arn: str) -> str:
-    """The queue URL for an ARN such as an SQS record's eventSourceARN."""
-    *_, account, name = queue_arn.split(":")
-    return str(client("sqs").get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"])
