@@ -6,7 +6,7 @@ from typing import Any
 
 import spoonfeeder
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -16,14 +16,17 @@ from spoonfeeder import web
 from spoonfeeder.errors import SpoonError
 
 logger = Logger()
-app = APIGatewayHttpResolver(enable_validation=True)
+app = web.Resolver()
 app.use(middlewares=[enforce_quota])
 app.include_router(auth.router, prefix="/api/auth")
 app.include_router(tasks.router, prefix="/api/tasks")
 app.include_router(system.router, prefix="/api")
-app.enable_swagger(path="/api/docs", title="Spoon Feeder API", version=spoonfeeder.__version__,
-                   description="One API over cloud LLMs and local GPUs. Every answer uses the envelope "
-                               "{success, data | error, requestId, timestamp}.")
+app.configure_openapi(
+    title="Spoon Feeder API", version=spoonfeeder.__version__, security_schemes=web.SECURITY_SCHEMES,
+    description="One API over cloud LLMs and local GPUs. Every answer of the function uses the envelope "
+                "{success, data | error, requestId, timestamp}; API Gateway's own refusals (its JWT authorizer's "
+                "401, its throttling's 429) are {\"message\": ...}.")
+app.enable_swagger(path="/api/docs")
 system.serve_openapi(app)
 
 

@@ -18,9 +18,9 @@ config = settings.load(ApiSettings)
 @cache
 def task_service() -> TaskService:
     return TaskService(
-        store=TaskStore(config.table_name),
+        store=TaskStore(config.table_name, config.bucket_name),
         queue_urls={Lane.LLM: config.llm_tasks_queue_url, Lane.GPU: config.gpu_tasks_queue_url},
-        max_prompt_chars=config.max_prompt_chars,
+        max_prompt_bytes=config.max_prompt_bytes,
     )
 
 

@@ -4,71 +4,80 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Literal
 
 import spoonfeeder
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
+from pydantic import BaseModel, Field
 from spoonfeeder import web
 from spoonfeeder.data.aws import client
-from spoonfeeder.providers import credentials
+from spoonfeeder.errors import ServiceUnavailable
+from spoonfeeder.models.envelope import Envelope
 
 from routers.deps import config
 
 router = Router()
 
 
-def _check(probe: Callable[[], object]) -> dict[str, Any]:
+class Check(BaseModel):
+    ok: bool
+    ms: float | None = Field(default=None, description="How long the call took, when it answered")
+    error: str | None = Field(default=None, description="The error's type, when it failed")
+
+
+class Health(BaseModel):
+    status: Literal["healthy"]
+    version: str
+    checks: dict[str, Check] = Field(description="One reachability call each: the table (DescribeTable), the two "
+                                                 "task queues (GetQueueAttributes), the bucket (HeadBucket)")
+
+
+class Version(BaseModel):
+    version: str
+    stage: str
+
+
+def _check(probe: Callable[[], object]) -> Check:
     started = time.perf_counter()
     try:
         probe()
     except Exception as exc:  # a health check reports failures, it does not raise them
-        return {"ok": False, "error": type(exc).__name__}
-    return {"ok": True, "ms": round((time.perf_counter() - started) * 1000, 1)}
+        return Check(ok=False, error=type(exc).__name__)
+    return Check(ok=True, ms=round((time.perf_counter() - started) * 1000, 1))
 
 
-def _agents_seen() -> int:
-    got = client("dynamodb").query(TableName=config.table_name, KeyConditionExpression="pk = :p",
-                                   ExpressionAttributeValues={":p": {"S": "AGENTS"}}, Select="COUNT")
-    return int(got["Count"])
+def _queue(url: str) -> Callable[[], object]:
+    return lambda: client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
 
 
-@router.get("/health", summary="Is the platform up: table, queues, bucket, providers, agents")
-def health() -> Response[str]:
+@router.get("/health", summary="Can this function reach the table, the task queues and the bucket",
+            description="Measures only reachability from the API function, with timings; it does not test "
+                        "providers or GPU agents. 503 UNHEALTHY carries the same checks in error.details.",
+            **web.contract(Envelope[Health], "Every dependency answered", 503, public=True))
+def health() -> Response[Envelope[Health]]:
     checks = {
         "table": _check(lambda: client("dynamodb").describe_table(TableName=config.table_name)),
-        "llm_queue": _check(lambda: client("sqs").get_queue_attributes(
-            QueueUrl=config.llm_tasks_queue_url, AttributeNames=["ApproximateNumberOfMessages"])),
-        "gpu_queue": _check(lambda: client("sqs").get_queue_attributes(
-            QueueUrl=config.gpu_tasks_queue_url, AttributeNames=["ApproximateNumberOfMessages"])),
+        "llm_queue": _check(_queue(config.llm_tasks_queue_url)),
+        "gpu_queue": _check(_queue(config.gpu_tasks_queue_url)),
         "bucket": _check(lambda: client("s3").head_bucket(Bucket=config.bucket_name)),
     }
-    healthy = all(c["ok"] for c in checks.values())
-    try:
-        providers: dict[str, Any] = credentials.configured(config.provider_secret_arn)
-    except Exception as exc:
-        providers = {"error": type(exc).__name__}
-    try:
-        agents: dict[str, Any] = {"seen": _agents_seen()}
-    except Exception as exc:
-        agents = {"error": type(exc).__name__}
-    data = {"status": "healthy" if healthy else "unhealthy", "version": spoonfeeder.__version__,
-            "checks": checks, "providers": providers, "agents": agents}
-    if not healthy:
-        return web.fail(router, 503, "UNHEALTHY", "a dependency is unreachable", data)
-    return web.ok(router, data)
+    if not all(c.ok for c in checks.values()):
+        raise ServiceUnavailable("a dependency is unreachable", code="UNHEALTHY", details={
+            "status": "unhealthy", "version": spoonfeeder.__version__,
+            "checks": {name: c.model_dump(exclude_none=True) for name, c in checks.items()}})
+    return web.ok(router, Health(status="healthy", version=spoonfeeder.__version__, checks=checks))
 
 
-@router.get("/version", summary="Version of the running code")
-def version() -> Response[str]:
-    return web.ok(router, {"version": spoonfeeder.__version__, "stage": config.stage})
+@router.get("/version", summary="Version of the running code",
+            **web.contract(Envelope[Version], "The version", public=True))
+def version() -> Response[Envelope[Version]]:
+    return web.ok(router, Version(version=spoonfeeder.__version__, stage=config.stage))
 
 
 def serve_openapi(app: APIGatewayHttpResolver) -> None:
-    """/api/openapi.json: the document generated from the routes' typed parameters."""
+    """/api/openapi.json: the document generated from the routes' typed parameters and answers."""
 
     @app.get("/api/openapi.json", include_in_schema=False)
     def openapi() -> Response[str]:
-        return Response(status_code=200, content_type="application/json",
-                        body=app.get_openapi_json_schema(title="Spoon Feeder API",
-                                                         version=spoonfeeder.__version__))
+        return Response(status_code=200, content_type="application/json", body=app.get_openapi_json_schema())

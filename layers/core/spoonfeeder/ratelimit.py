@@ -63,25 +63,42 @@ class RequestQuota:
         return Usage(self.quota, used, end)
 
 
+def _hash(text: str) -> str:
+    # Usernames are e-mail addresses and addresses are personal data: neither sits in the table in clear.
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
 class LoginThrottle:
-    """Refuses sign-in for a username after too many failures in a window, before asking the user pool."""
+    """Refuses sign-in before asking the user pool, counted two ways in one window:
+
+    - failures for a username from one source address: `quota.limit` (an attacker's address is stopped);
+    - failures for a username from all addresses: `PER_USERNAME_FACTOR` times as many, a looser cap
+      against guessing spread over many addresses.
+
+    An attacker at one address thus cannot lock the owner out: the owner, at another address, is refused
+    only once the username as a whole passes the looser cap."""
+
+    PER_USERNAME_FACTOR = 10
 
     def __init__(self, counters: Counters, quota: Quota) -> None:
         self.counters = counters
         self.quota = quota
 
-    def _key(self, username: str, start: int) -> str:
-        # Hashed: usernames are e-mail addresses and need not sit in the table in clear.
-        return f"LOGINFAIL#{hashlib.sha256(username.strip().lower().encode()).hexdigest()}#{start}"
+    def _keys(self, username: str, source: str, start: int) -> list[tuple[str, int]]:
+        user = _hash(username.strip().lower())
+        return [(f"LOGINFAIL#{user}#{_hash(source)}#{start}", self.quota.limit),
+                (f"LOGINFAIL#{user}#{start}", self.quota.limit * self.PER_USERNAME_FACTOR)]
 
-    def check(self, username: str) -> None:
+    def check(self, username: str, source: str) -> None:
         now = _epoch()
         start, end = _window(self.quota, now)
-        if self.counters.get(self._key(username, start)) >= self.quota.limit:
-            wait = max(1, end - now)
-            raise TooManyRequests("too many failed sign-ins; try again later", code="LOGIN_THROTTLED",
-                                  details={"retryAfter": wait}, headers={"Retry-After": str(wait)})
+        for key, limit in self._keys(username, source, start):
+            if self.counters.get(key) >= limit:
+                wait = max(1, end - now)
+                raise TooManyRequests("too many failed sign-ins; try again later", code="LOGIN_THROTTLED",
+                                      details={"retryAfter": wait}, headers={"Retry-After": str(wait)})
 
-    def failed(self, username: str) -> None:
+    def failed(self, username: str, source: str) -> None:
         start, end = _window(self.quota, _epoch())
-        self.counters.add(self._key(username, start), expires_at=end + 60)
+        for key, _ in self._keys(username, source, start):
+            self.counters.add(key, expires_at=end + 60)

@@ -22,7 +22,7 @@ class ApiSettings(CoreSettings):
     provider_secret_arn: str
     user_pool_id: str
     user_pool_client_id: str
-    max_prompt_chars: int = 100_000
+    max_prompt_bytes: int = 256 * 1024  # UTF-8 bytes: what an item pays for, not characters
     user_requests_per_minute: int = 120
     login_failures_per_15_minutes: int = 5
 

@@ -1,18 +1,174 @@
-"""HTTP glue shared by API routes: the response envelope, error rendering, and who is calling."""
+"""HTTP glue shared by API routes: the resolver, strict request bodies, the response envelope, error
+rendering, the documented contract of each route, and who is calling."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+import math
 from http import HTTPStatus
 from typing import Any
 
-from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
+from aws_lambda_powertools.event_handler.middlewares.openapi_validation import OpenAPIRequestValidationMiddleware
+from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer, OpenAPI
+from aws_lambda_powertools.event_handler.types import EventHandlerInstance
 
 from spoonfeeder import ids
-from spoonfeeder.errors import SpoonError, Unauthorized
+from spoonfeeder.errors import PayloadTooLarge, SpoonError, Unauthorized, ValidationFailed
+from spoonfeeder.models.envelope import ErrorEnvelope, GatewayMessage
+
+#: Whole request bodies above this are refused before parsing (the largest valid task body is far smaller).
+MAX_BODY_BYTES = 1024 * 1024
+#: Deeper JSON is refused: no valid body nests past a few levels, and deep nesting costs stack.
+MAX_JSON_DEPTH = 32
+#: DynamoDB numbers hold 38 significant digits within 1e-130 .. 9.99e125; anything else cannot be stored.
+_MAX_INT_DIGITS = 38
+_MIN_FLOAT, _MAX_FLOAT = 1e-130, 9.99e125
+
+BEARER = "bearerAuth"
+SECURITY_SCHEMES = {BEARER: HTTPBearer(bearerFormat="JWT", description="A Cognito access or ID token "
+                                       "(POST /api/auth/login). Checked by API Gateway's JWT authorizer, which "
+                                       "answers 401 {\"message\": \"Unauthorized\"} itself.")}
 
 
+class UnsupportedMediaType(SpoonError):
+    status = 415
+    code = "UNSUPPORTED_MEDIA_TYPE"
+
+
+# ------------------------------------------------------------------------------------------ request bodies
+def _bad_number(text: str) -> ValidationFailed:
+    return ValidationFailed(f"the number {text[:40]} cannot be stored; numbers keep at most "
+                            f"{_MAX_INT_DIGITS} digits within 1e-130 .. 9.99e125")
+
+
+def _parse_int(text: str) -> int:
+    if len(text.lstrip("-")) > _MAX_INT_DIGITS:  # checked before int(): huge digit strings cost time
+        raise _bad_number(text)
+    return int(text)
+
+
+def _parse_float(text: str) -> float:
+    if len(text) > 100:
+        raise _bad_number(text)
+    value = float(text)
+    if math.isinf(value) or (value != 0 and not _MIN_FLOAT <= abs(value) <= _MAX_FLOAT):
+        raise _bad_number(text)
+    return value
+
+
+def _no_constants(text: str) -> None:
+    raise ValidationFailed(f"{text} is not a JSON number")
+
+
+def _check_tree(value: Any) -> None:
+    """Depth and text of a parsed body, walked without recursion."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValidationFailed("the body holds a lone surrogate (\\ud800-\\udfff)") from None
+            continue
+        children = item.items() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth > MAX_JSON_DEPTH:
+            raise ValidationFailed(f"the body nests deeper than {MAX_JSON_DEPTH} levels")
+        for child in children:
+            if isinstance(child, tuple):
+                stack.append((child[0], depth))
+                stack.append((child[1], depth + 1))
+            else:
+                stack.append((child, depth + 1))
+
+
+def parse_json(raw: bytes) -> Any:
+    """A request body as JSON, or a 4xx: UTF-8 only, no NaN/Infinity, numbers DynamoDB can store, sane depth."""
+    if len(raw) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"the request body is over {MAX_BODY_BYTES} bytes",
+                              details={"maxBytes": MAX_BODY_BYTES, "bytes": len(raw)})
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValidationFailed("the body is not UTF-8", details={"position": exc.start}) from None
+    try:
+        value = json.loads(text, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_no_constants)
+    except json.JSONDecodeError as exc:
+        raise ValidationFailed("the body is not valid JSON", details={"position": exc.pos, "error": exc.msg}) \
+            from None
+    except RecursionError:
+        raise ValidationFailed(f"the body nests deeper than {MAX_JSON_DEPTH} levels") from None
+    _check_tree(value)
+    return value
+
+
+def _media_type(content_type: str) -> tuple[str, dict[str, str]]:
+    kind, *params = content_type.split(";")
+    parsed = {}
+    for param in params:
+        name, _, value = param.partition("=")
+        parsed[name.strip().lower()] = value.strip().strip('"').lower()
+    return kind.strip().lower(), parsed
+
+
+class StrictJsonBodies(OpenAPIRequestValidationMiddleware):
+    """Powertools' request validation, with one body parser for every route that takes a body: only
+    `application/json` in UTF-8 (else 415), bodies up to MAX_BODY_BYTES (else 413), and JSON that
+    `parse_json` accepts (else 400). Powertools' own parser lets decoding errors, deep nesting and
+    unparseable form or multipart bodies escape as 500s."""
+
+    def _get_body(self, app: EventHandlerInstance) -> Any:
+        event = app.current_event
+        body = event.body
+        if not body:
+            return None
+        if event.is_base64_encoded:
+            try:
+                raw = base64.b64decode(body, validate=True)
+            except (binascii.Error, ValueError):
+                raise ValidationFailed("the body is not valid base64") from None
+        else:
+            raw = body.encode("utf-8", "surrogatepass")
+        kind, params = _media_type(event.headers.get("content-type") or "")
+        if kind != "application/json" or params.get("charset", "utf-8") != "utf-8":
+            raise UnsupportedMediaType("send the body as application/json (UTF-8)",
+                                       details={"contentType": event.headers.get("content-type")})
+        return parse_json(raw)
+
+
+class Resolver(APIGatewayHttpResolver):
+    """The API's resolver: strict JSON bodies, and an OpenAPI document without Powertools' 422
+    `HTTPValidationError` (our validation errors are 400 envelopes)."""
+
+    def __init__(self) -> None:
+        super().__init__(enable_validation=True, response_validation_error_http_code=HTTPStatus.INTERNAL_SERVER_ERROR)
+        self._request_validation_middleware = StrictJsonBodies()
+
+    def get_openapi_schema(self, **kwargs: Any) -> OpenAPI:
+        schema = super().get_openapi_schema(**kwargs)
+        for item in (schema.paths or {}).values():
+            for method in ("get", "put", "post", "delete", "patch"):
+                operation = getattr(item, method, None)
+                if operation is None or not operation.responses:
+                    continue
+                for status in (422, 500):
+                    response = operation.responses.get(status)
+                    if response is not None and "ValidationError" in json.dumps(
+                            response.model_dump(mode="json", by_alias=True, exclude_none=True)):
+                        del operation.responses[status]
+        if schema.components and schema.components.schemas:
+            for name in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
+                schema.components.schemas.pop(name, None)
+        return schema
+
+
+# ------------------------------------------------------------------------------------------------ answers
 def _request_id(router: BaseRouter) -> str | None:
     return router.current_event.request_context.request_id  # type: ignore[no-any-return]
 
@@ -24,12 +180,13 @@ def _json(body: dict[str, Any]) -> str:
 def ok(
     router: BaseRouter, data: Any, *, status: int = 200, pagination: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None, cookies: list[str] | None = None,
-) -> Response[str]:
+) -> Response[Any]:
+    """The success envelope; Powertools validates it against the route's return type and serialises it."""
     body: dict[str, Any] = {"success": True, "data": data}
     if pagination is not None:
         body["pagination"] = pagination
     body.update(requestId=_request_id(router), timestamp=ids.now_iso())
-    return Response(status_code=status, content_type="application/json", body=_json(body),
+    return Response(status_code=status, content_type="application/json", body=body,
                     headers=headers, cookies=cookies)  # type: ignore[arg-type]
 
 
@@ -52,15 +209,45 @@ def not_found(router: BaseRouter) -> Response[str]:
     return fail(router, HTTPStatus.NOT_FOUND, "NOT_FOUND", "no such route")
 
 
-def documented(model: type, description: str, *errors: int, status: int = 200) -> dict[int, dict[str, Any]]:
-    """OpenAPI `responses` for a route: its success model and the error envelope for each error status."""
-    from spoonfeeder.models.envelope import ErrorEnvelope
+# ------------------------------------------------------------------------------------------------ contract
+_ERRORS = {
+    400: "The request is not valid (VALIDATION_ERROR)",
+    401: "Not signed in",
+    403: "The account cannot sign in yet (USER_NOT_CONFIRMED, CHALLENGE_REQUIRED)",
+    404: "No such task for this user",
+    409: "The task's state does not allow this",
+    413: "The body or the prompt is too large (PAYLOAD_TOO_LARGE)",
+    415: "The body is not application/json (UNSUPPORTED_MEDIA_TYPE)",
+    422: "A valid request this service cannot honour",
+    429: "Too many requests: the user's quota (envelope, Retry-After) or the gateway's throttle "
+         "({\"message\": \"Too Many Requests\"})",
+    503: "A dependency is unavailable; try again",
+}
 
-    success = {"description": description, "content": {"application/json": {"model": model}}}
-    error = {"description": "The error envelope", "content": {"application/json": {"model": ErrorEnvelope}}}
-    return {status: success, **{code: error for code in (*errors, 401, 429)}}
+
+def contract(model: type, description: str, *errors: int, status: int = 200, public: bool = False,
+             body: bool = False) -> dict[str, Any]:
+    """Route keywords (`responses`, `security`) that document what the route really answers: its success
+    model, the error envelope for each error status it raises, 400/413/415 when it takes a JSON body, and,
+    unless public, the bearer scheme and the gateway authorizer's own 401 body."""
+
+    def response(text: str, schema: Any) -> dict[str, Any]:
+        return {"description": text, "content": {"application/json": {"model": schema}}}
+
+    codes = set(errors) | {429} | ({400, 413, 415} if body else set())
+    responses: dict[int, dict[str, Any]] = {status: response(description, model)}
+    for code in sorted(codes):
+        schema: Any = ErrorEnvelope | GatewayMessage if code == 429 else ErrorEnvelope
+        responses[code] = response(_ERRORS[code], schema)
+    kwargs: dict[str, Any] = {"responses": responses}
+    if not public:
+        responses[401] = response("API Gateway's JWT authorizer refused the token: its own body "
+                                  "{\"message\": \"Unauthorized\"}, not the envelope", GatewayMessage)
+        kwargs["security"] = [{BEARER: []}]
+    return kwargs
 
 
+# ------------------------------------------------------------------------------------------------ identity
 def caller_or_none(router: BaseRouter) -> str | None:
     """The authenticated user's id (the JWT `sub` the gateway's authorizer verified), on authorized routes."""
     try:
@@ -80,3 +267,8 @@ def caller(router: BaseRouter) -> str:
 def claims(router: BaseRouter) -> dict[str, Any]:
     caller(router)
     return dict(router.current_event.request_context.authorizer.jwt_claim)
+
+
+def source_ip(router: BaseRouter) -> str:
+    """The client's address as API Gateway saw it (requestContext.http.sourceIp)."""
+    return str(router.current_event.request_context.http.source_ip or "unknown")

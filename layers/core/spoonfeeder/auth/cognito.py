@@ -1,4 +1,4 @@
-"""Logins against the Cognito user pool (USER_PASSWORD_AUTH)."""
+"""Sign-in, token refresh and sign-out against the Cognito user pool (USER_PASSWORD_AUTH)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,16 @@ from typing import Any
 
 from spoonfeeder.data.aws import client
 from spoonfeeder.errors import Forbidden, Unauthorized
+
+
+def _tokens(result: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "accessToken": result["AccessToken"],
+        "idToken": result["IdToken"],
+        "refreshToken": result.get("RefreshToken"),
+        "expiresIn": result["ExpiresIn"],
+        "tokenType": result.get("TokenType", "Bearer"),
+    }
 
 
 def login(username: str, password: str, *, client_id: str) -> dict[str, Any]:
@@ -23,10 +33,42 @@ def login(username: str, password: str, *, client_id: str) -> dict[str, Any]:
     if not result:
         raise Forbidden("the account needs another sign-in step", code="CHALLENGE_REQUIRED",
                         details={"challenge": got.get("ChallengeName")})
-    return {
-        "accessToken": result["AccessToken"],
-        "idToken": result["IdToken"],
-        "refreshToken": result.get("RefreshToken"),
-        "expiresIn": result["ExpiresIn"],
-        "tokenType": result.get("TokenType", "Bearer"),
-    }
+    return _tokens(result)
+
+
+def refresh(refresh_token: str, *, client_id: str) -> dict[str, Any]:
+    """New access and ID tokens for a refresh token (Cognito keeps the refresh token: no rotation)."""
+    idp = client("cognito-idp")
+    try:
+        got = idp.initiate_auth(ClientId=client_id, AuthFlow="REFRESH_TOKEN_AUTH",
+                                AuthParameters={"REFRESH_TOKEN": refresh_token})
+    except (idp.exceptions.NotAuthorizedException, idp.exceptions.UserNotFoundException,
+            idp.exceptions.ResourceNotFoundException) as exc:
+        raise Unauthorized("the session has ended; sign in again", code="SESSION_EXPIRED") from exc
+    return _tokens(got["AuthenticationResult"])
+
+
+def sign_out(*, access_token: str | None, refresh_token: str | None, client_id: str) -> bool:
+    """Invalidate the user's refresh tokens (GlobalSignOut); True when Cognito did.
+
+    With only a refresh token (the access token expired), a fresh access token is fetched for the
+    sign-out. Access tokens already issued stay valid at the gateway until they expire (at most an hour):
+    the JWT authorizer checks signatures, not revocation."""
+    if access_token and _global_sign_out(access_token):
+        return True
+    if not refresh_token:
+        return False
+    try:
+        fresh = refresh(refresh_token, client_id=client_id)["accessToken"]
+    except Unauthorized:
+        return False  # already revoked or expired: nothing left to sign out
+    return _global_sign_out(fresh)
+
+
+def _global_sign_out(access_token: str) -> bool:
+    idp = client("cognito-idp")
+    try:
+        idp.global_sign_out(AccessToken=access_token)
+    except idp.exceptions.NotAuthorizedException:
+        return False
+    return True

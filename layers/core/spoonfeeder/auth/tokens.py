@@ -11,6 +11,9 @@ import jwt
 from spoonfeeder.errors import Unauthorized
 
 SESSION_COOKIE = "sf_token"
+REFRESH_COOKIE = "sf_refresh"
+#: The user pool client's RefreshTokenValidity (30 days in template.yaml).
+REFRESH_MAX_AGE = 30 * 24 * 3600
 
 
 def session_cookie(token: str, *, max_age: int) -> str:
@@ -18,12 +21,28 @@ def session_cookie(token: str, *, max_age: int) -> str:
     return f"{SESSION_COOKIE}={token}; Max-Age={max_age}; Path=/; HttpOnly; Secure; SameSite=Strict"
 
 
-def from_cookie_header(header: str) -> str | None:
-    for part in header.split(";"):
-        name, _, value = part.strip().partition("=")
-        if name == SESSION_COOKIE and value:
+def refresh_cookie(token: str, *, max_age: int = REFRESH_MAX_AGE) -> str:
+    """The refresh token, sent only to /api/auth (refresh, logout) and never readable by scripts."""
+    return f"{REFRESH_COOKIE}={token}; Max-Age={max_age}; Path=/api/auth; HttpOnly; Secure; SameSite=Strict"
+
+
+def cleared_cookies() -> list[str]:
+    """Both cookies expired at once (what logout sets)."""
+    return [session_cookie("", max_age=0), refresh_cookie("", max_age=0)]
+
+
+def cookie(pairs: list[str], name: str) -> str | None:
+    """The value of cookie `name` among `name=value` pairs (a Cookie header split on `;`, or the
+    `cookies` list of an HTTP API event)."""
+    for part in pairs:
+        key, _, value = part.strip().partition("=")
+        if key == name and value:
             return value
     return None
+
+
+def from_cookie_header(header: str) -> str | None:
+    return cookie(header.split(";"), SESSION_COOKIE)
 
 
 @cache

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 
 class TaskType(StrEnum):
@@ -49,11 +49,15 @@ class TextOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    temperature: float | None = Field(default=None, ge=0, le=2)
-    top_p: float | None = Field(default=None, gt=0, le=1)
+    temperature: float | None = Field(default=None, ge=0, le=2, allow_inf_nan=False)
+    top_p: float | None = Field(default=None, gt=0, le=1, allow_inf_nan=False)
     max_tokens: int | None = Field(default=None, ge=1, le=128_000)
-    stop: list[str] | None = Field(default=None, max_length=4)
-    seed: int | None = None
+    # OpenAI takes at most 4 stop sequences (Gemini 5, Anthropic does not say); 256 characters each is far
+    # beyond any real stop sequence and keeps the stored request small.
+    stop: list[Annotated[str, StringConstraints(min_length=1, max_length=256)]] | None = Field(
+        default=None, max_length=4)
+    # OpenAI's seed is a signed 64-bit integer.
+    seed: int | None = Field(default=None, ge=-(2**63), le=2**63 - 1)
 
 
 class TaskCreate(BaseModel):

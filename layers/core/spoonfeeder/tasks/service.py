@@ -122,10 +122,14 @@ class TaskService:
         return self.store.events(task_id, after_seq=after_seq, limit=limit)
 
     # ------------------------------------------------------------------ cancel, delete, retry
-    def cancel_or_delete(self, owner: str, task_id: str) -> Task | None:
-        """Cancel an unfinished task (returns it); delete a finished one (returns None)."""
+    def cancel_or_delete(self, owner: str, task_id: str, *, purge: bool = False) -> Task | None:
+        """Cancel an unfinished task (returns it). A finished task is deleted with its events only when
+        `purge` is asked (returns None): a repeated DELETE must not erase a history by accident."""
         task = self.get(owner, task_id)
         if task.status in CANCELLABLE:
+            if purge:
+                raise Conflict("the task is not finished; cancel it (DELETE without purge) first",
+                               code="TASK_NOT_FINISHED")
             moved = self._move(task_id, TaskStatus.CANCELLED, {"by": "user"},
                                updates={"completed_at": ids.now_iso(), "lease_until": None})
             if moved:
@@ -133,6 +137,9 @@ class TaskService:
             task = self._must_get(task_id)
             if not task.status.terminal:
                 raise Conflict("the task changed while being cancelled; try again")
+        if not purge:
+            raise Conflict(f"the task is already {task.status}; DELETE with ?purge=true removes it and its events",
+                           code="TASK_FINISHED", details={"status": str(task.status)})
         self.store.delete(task)
         return None
 
