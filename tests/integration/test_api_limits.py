@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from typing import Any
 
 import boto3
 import pytest
 from spoonfeeder.data.counters import Counters
-from spoonfeeder.ratelimit import Quota, RequestQuota
+from spoonfeeder.ratelimit import LoginThrottle, Quota, RequestQuota
+
+from tests.conftest import LambdaContext, http_event
 
 
 def test_answers_carry_rate_limit_headers_and_429_beyond_the_quota(
@@ -39,3 +42,39 @@ def test_sign_in_is_refused_after_repeated_failures(api: Any, stack: Any) -> Non
     status, body, headers = api("POST", "/api/auth/login", user=None,
                                 body={"username": username, "password": password})
     assert (status, body["error"]["code"]) == (429, "LOGIN_THROTTLED") and int(headers["Retry-After"]) >= 1
+
+
+def _login(api: Any, username: str, password: str, source_ip: str) -> tuple[int, Any, dict]:
+    event = http_event("POST", "/api/auth/login", user=None, body={"username": username, "password": password})
+    event["requestContext"]["http"]["sourceIp"] = source_ip
+    response = api.module.lambda_handler(event, LambdaContext())
+    return response["statusCode"], json.loads(response["body"]), response.get("headers") or {}
+
+
+def test_failures_from_one_address_do_not_lock_the_owner_out(api: Any, stack: Any) -> None:
+    idp = boto3.client("cognito-idp")
+    username, password = "owner@spoonfeeder.local", "Owner-Passw0rd-1"
+    idp.admin_create_user(UserPoolId=stack.user_pool_id, Username=username, MessageAction="SUPPRESS",
+                          UserAttributes=[{"Name": "email", "Value": username}])
+    idp.admin_set_user_password(UserPoolId=stack.user_pool_id, Username=username, Password=password,
+                                Permanent=True)
+    attacker, owner = "203.0.113.66", "198.51.100.20"
+    codes = [_login(api, username, "guess", attacker)[1]["error"]["code"] for _ in range(8)]
+    assert codes == ["INVALID_CREDENTIALS"] * 5 + ["LOGIN_THROTTLED"] * 3
+    status, body, headers = _login(api, username, password, attacker)  # even the right password, from there
+    assert (status, body["error"]["code"]) == (429, "LOGIN_THROTTLED") and int(headers["Retry-After"]) >= 1
+    status, body, _ = _login(api, username, password, owner)
+    assert status == 200 and body["data"]["accessToken"]
+
+
+def test_failures_spread_over_many_addresses_meet_a_looser_per_username_cap(
+    api: Any, stack: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tight = LoginThrottle(Counters(stack.resources["Table"]), Quota(limit=2, window_seconds=900))
+    monkeypatch.setattr(sys.modules["routers.auth"], "login_throttle", lambda: tight)
+    cap = 2 * LoginThrottle.PER_USERNAME_FACTOR
+    username = "spread@spoonfeeder.local"  # no such user: failures count all the same
+    codes = [_login(api, username, "guess", f"192.0.2.{i}")[1]["error"]["code"] for i in range(cap + 1)]
+    assert codes == ["INVALID_CREDENTIALS"] * cap + ["LOGIN_THROTTLED"]
+    assert _login(api, username, "guess", "192.0.2.250")[0] == 429  # a fresh address too, for this username
+    assert _login(api, "someone-else@spoonfeeder.local", "guess", "192.0.2.250")[0] == 401
