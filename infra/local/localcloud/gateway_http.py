@@ -63,7 +63,8 @@ def clf_time(epoch: float) -> str:
 
 
 def json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(status=status, body=json.dumps(payload).encode(),
+    """API Gateway's own answers, byte for byte: compact JSON such as ``{"message":"Unauthorized"}``."""
+    return web.Response(status=status, body=json.dumps(payload, separators=(",", ":")).encode(),
                         content_type="application/json", headers=headers)
 
 
