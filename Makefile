@@ -4,6 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SAM_VENV ?= .venv-sam
+CHECKOV_VENV ?= .venv-checkov
 export SAM_CLI_TELEMETRY := 0
 
 # Installs come from lock files with hashes. requirements-lock.txt pins everything .venv gets (the requirement
@@ -15,7 +16,7 @@ LOCK := requirements-lock.txt
 LAYER_TARGET := --python-version 3.13 --python-platform aarch64-manylinux2014
 COMPILE := $(VENV)/bin/uv pip compile -q --generate-hashes --custom-compile-command "make lock" $(LOCK_FLAGS)
 
-.PHONY: install dev test test-unit test-integration test-e2e lint validate build bench lock clean
+.PHONY: install dev test test-unit test-integration test-e2e lint checkov validate build bench lock clean
 
 $(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'
@@ -29,7 +30,7 @@ install: $(STAMP)
 dev: install  ## run the whole platform locally in the foreground (Ctrl-C stops it)
 	$(PY) -m localcloud
 
-test: install  ## the whole suite: lint, unit, integration, e2e
+test: install checkov  ## the whole suite: lint, checkov, unit, integration, e2e
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/cfn-lint template.yaml
 	$(PY) -m pytest
@@ -43,9 +44,18 @@ test-integration: install
 test-e2e: install
 	$(PY) -m pytest tests/e2e
 
-lint: install
+lint: install checkov
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/cfn-lint template.yaml
+
+# checkov has many dependencies: it lives in its own virtualenv, installed from hashed pins.
+$(CHECKOV_VENV)/bin/checkov: tools/checkov-requirements.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install -q --require-hashes -r tools/checkov-requirements.txt
+	touch $@
+
+checkov: $(CHECKOV_VENV)/bin/checkov  ## the template's security checks (skips are listed in the template)
+	$(CHECKOV_VENV)/bin/checkov -f template.yaml --framework cloudformation --skip-download --compact --quiet
 
 $(SAM_VENV)/bin/sam: tools/sam-requirements.txt
 	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
@@ -81,4 +91,4 @@ bench: install
 	$(PY) bench/cold_start.py
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .local
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .local

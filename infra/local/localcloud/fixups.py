@@ -1,7 +1,9 @@
 """Properties moto's CloudFormation accepts but does not apply, applied afterwards through the APIs.
 
-moto 5.2 makes an ``AWS::S3::Bucket`` with only its encryption and tags, an ``AWS::DynamoDB::Table``
-without its TTL and point-in-time recovery, and skips ``AWS::SQS::QueuePolicy``. Their values can hold
+moto 5.2 makes an ``AWS::S3::Bucket`` with only its encryption (without the Bucket Key) and tags, an
+``AWS::DynamoDB::Table`` without its TTL and point-in-time recovery, and skips ``AWS::SQS::QueuePolicy``,
+``AWS::S3::BucketPolicy`` and ``AWS::CloudWatch::Alarm`` (alarms are made here, named by logical id;
+nothing evaluates them locally). Their values can hold
 intrinsics only CloudFormation resolves, so each intrinsic is handed to moto as a stack Output
 (``defer``) and read back after creation (``resolve``).
 """
@@ -18,10 +20,15 @@ __all__ = ["Fixups", "collect"]
 
 log = logging.getLogger(__name__)
 _PREFIX = "LocalCloudValue"
-_BUCKET = ("VersioningConfiguration", "PublicAccessBlockConfiguration", "NotificationConfiguration")
+_BUCKET = ("VersioningConfiguration", "PublicAccessBlockConfiguration", "NotificationConfiguration",
+           "LifecycleConfiguration", "BucketEncryption")
 _TABLE = ("TimeToLiveSpecification", "PointInTimeRecoverySpecification")
+_ALARM = ("AlarmName", "AlarmDescription", "Namespace", "MetricName", "Dimensions", "Statistic", "Period",
+          "EvaluationPeriods", "DatapointsToAlarm", "Threshold", "ComparisonOperator", "TreatMissingData",
+          "AlarmActions", "OKActions")
 _WANTED = {"AWS::S3::Bucket": _BUCKET, "AWS::DynamoDB::Table": _TABLE,
-           "AWS::SQS::QueuePolicy": ("Queues", "PolicyDocument")}
+           "AWS::SQS::QueuePolicy": ("Queues", "PolicyDocument"),
+           "AWS::S3::BucketPolicy": ("Bucket", "PolicyDocument"), "AWS::CloudWatch::Alarm": _ALARM}
 
 
 @dataclass
@@ -59,7 +66,8 @@ class Fixups:
               client: Callable[[str], Any]) -> None:
         for logical_id, kind, props in self.todo:
             try:
-                _APPLY[kind](physical.get(logical_id, ""), self.resolve(props, outputs), client)
+                # Resources moto skips have no physical id: they are made under their logical id.
+                _APPLY[kind](physical.get(logical_id) or logical_id, self.resolve(props, outputs), client)
             except Exception:
                 log.exception("could not apply %s of %s locally", sorted(props), logical_id)
 
@@ -101,6 +109,31 @@ def _bucket(name: str, props: dict[str, Any], client: Callable[[str], Any]) -> N
             log.warning("bucket %s: S3 -> Lambda notifications are stored, but nothing invokes them locally",
                         name)
         s3.put_bucket_notification_configuration(Bucket=name, NotificationConfiguration=config)
+    if "LifecycleConfiguration" in props:
+        s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={
+            "Rules": [_lifecycle_rule(rule) for rule in props["LifecycleConfiguration"].get("Rules") or []]})
+    if "BucketEncryption" in props:
+        s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": [
+            {"ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"],
+             "BucketKeyEnabled": str(rule.get("BucketKeyEnabled")).lower() == "true"}
+            for rule in props["BucketEncryption"].get("ServerSideEncryptionConfiguration") or []]})
+
+
+def _lifecycle_rule(cfn: dict[str, Any]) -> dict[str, Any]:
+    """A CloudFormation lifecycle rule in the API's shape (only the actions the template uses)."""
+    rule: dict[str, Any] = {"ID": cfn.get("Id", ""), "Status": cfn.get("Status", "Enabled"),
+                            "Filter": {"Prefix": cfn.get("Prefix", "")}}
+    if "NoncurrentVersionExpiration" in cfn:
+        rule["NoncurrentVersionExpiration"] = {
+            "NoncurrentDays": int(cfn["NoncurrentVersionExpiration"]["NoncurrentDays"])}
+    if "AbortIncompleteMultipartUpload" in cfn:
+        rule["AbortIncompleteMultipartUpload"] = {
+            "DaysAfterInitiation": int(cfn["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"])}
+    if "ExpirationInDays" in cfn:
+        rule["Expiration"] = {"Days": int(cfn["ExpirationInDays"])}
+    elif str(cfn.get("ExpiredObjectDeleteMarker")).lower() == "true":
+        rule["Expiration"] = {"ExpiredObjectDeleteMarker": True}
+    return rule
 
 
 def _table(name: str, props: dict[str, Any], client: Callable[[str], Any]) -> None:
@@ -122,6 +155,19 @@ def _queue_policy(_: str, props: dict[str, Any], client: Callable[[str], Any]) -
         sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": policy})
 
 
+def _bucket_policy(_: str, props: dict[str, Any], client: Callable[[str], Any]) -> None:
+    # moto stores the policy but does not evaluate it (only identity policies are checked).
+    client("s3").put_bucket_policy(Bucket=props["Bucket"], Policy=json.dumps(props["PolicyDocument"]))
+
+
+def _alarm(logical_id: str, props: dict[str, Any], client: Callable[[str], Any]) -> None:
+    numbers = {"Period": int, "EvaluationPeriods": int, "DatapointsToAlarm": int, "Threshold": float}
+    args = {key: numbers[key](value) if key in numbers else value for key, value in props.items()}
+    args.setdefault("AlarmName", logical_id)
+    client("cloudwatch").put_metric_alarm(**args)
+
+
 _APPLY: dict[str, Callable[[str, dict[str, Any], Callable[[str], Any]], None]] = {
     "AWS::S3::Bucket": _bucket, "AWS::DynamoDB::Table": _table, "AWS::SQS::QueuePolicy": _queue_policy,
+    "AWS::S3::BucketPolicy": _bucket_policy, "AWS::CloudWatch::Alarm": _alarm,
 }

@@ -69,6 +69,7 @@ def load_sam_template(path: Path, region: str, account_id: str,
     ArnGenerator.BOTO_SESSION_REGION_NAME = region
     pseudo = {"AWS::Region": region, "AWS::AccountId": account_id,
               "AWS::Partition": ArnGenerator.get_partition_name(region)}
+    _language_extensions(local, {**values, **pseudo})
     # transform() would look the region up in the process's boto3 configuration; give it ours.
     translator = Translator(None, Parser(), boto_session=boto3.session.Session(region_name=region))
     transformed = _plain(translator.translate(local, parameter_values={**values, **pseudo},
@@ -81,6 +82,19 @@ def load_sam_template(path: Path, region: str, account_id: str,
             if original in layer_sources:
                 layer_dirs[logical_id] = layer_sources[original]
     return SamTemplate(source, transformed, code_dirs, layer_dirs, layer_sources, values)
+
+
+def _language_extensions(template: dict[str, Json], parameters: Mapping[str, str]) -> None:
+    """The part of AWS::LanguageExtensions this template uses, which the SAM translator does not run:
+    intrinsics in DeletionPolicy/UpdateReplacePolicy, resolved against parameters and conditions."""
+    def no_attributes(logical_id: str, name: str) -> str:
+        raise KeyError(f"{logical_id}.{name}")
+
+    resolver = Resolver(parameters, template.get("Conditions") or {}, {}, no_attributes)
+    for resource in (template.get("Resources") or {}).values():
+        for key in ("DeletionPolicy", "UpdateReplacePolicy"):
+            if isinstance(resource.get(key), dict):
+                resource[key] = resolver.resolve(resource[key])
 
 
 def _sub_parts(value: Json) -> tuple[str, dict[str, Json]] | None:
