@@ -10,7 +10,8 @@ export SAM_CLI_TELEMETRY := 0
 # Installs come from lock files with hashes. requirements-lock.txt pins everything .venv gets (the requirement
 # files below, solved together for any OS and Python 3.11+). Each layer's requirements-lock.txt is solved for
 # the Lambda runtime (python3.13, arm64) with that lock as a constraint, so the layers ship the versions the
-# tests ran with. After changing a requirement file: `make lock`, then commit both.
+# tests ran with. After changing a requirement file: `make lock`, then commit both. A lock is complete, so pip
+# installs it with --no-deps (pip 23 refuses a dependency's extras in hash mode) and `pip check` verifies it.
 REQUIREMENTS := layers/core/requirements.txt layers/providers/requirements.txt requirements-dev.txt
 LOCK := requirements-lock.txt
 LAYER_TARGET := --python-version 3.13 --python-platform aarch64-manylinux2014
@@ -21,8 +22,9 @@ COMPILE := $(VENV)/bin/uv pip compile -q --generate-hashes --custom-compile-comm
 $(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --require-hashes -r $(LOCK)
+	$(PY) -m pip install -q --require-hashes --no-deps -r $(LOCK)
 	$(PY) -m pip install -q --no-deps -e .
+	$(PY) -m pip check
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -59,7 +61,8 @@ checkov: $(CHECKOV_VENV)/bin/checkov  ## the template's security checks (skips a
 
 $(SAM_VENV)/bin/sam: tools/sam-requirements.txt
 	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
-	$(SAM_VENV)/bin/pip install -q --require-hashes -r tools/sam-requirements.txt
+	$(SAM_VENV)/bin/pip install -q --require-hashes --no-deps -r tools/sam-requirements.txt
+	$(SAM_VENV)/bin/pip check
 	touch $@
 
 validate: $(SAM_VENV)/bin/sam lint  ## sam validate --lint (SAM CLI lives in its own virtualenv)
