@@ -120,10 +120,16 @@ def alice(cloud: Cloud) -> User:
     return _sign_in(cloud, cloud.info["username"], cloud.info["password"])
 
 
+def aws(cloud: Cloud, service: str) -> Any:
+    """A client for the local cloud's AWS with the admin keys it wrote to stack.json (IAM is enforced)."""
+    return boto3.client(service, endpoint_url=cloud.info["aws_endpoint_url"], region_name="us-east-1",
+                        aws_access_key_id=cloud.info["aws_access_key_id"],
+                        aws_secret_access_key=cloud.info["aws_secret_access_key"])
+
+
 @pytest.fixture(scope="session")
 def bob(cloud: Cloud) -> User:
-    idp = boto3.client("cognito-idp", endpoint_url=cloud.info["aws_endpoint_url"], region_name="us-east-1",
-                       aws_access_key_id="local", aws_secret_access_key="local")
+    idp = aws(cloud, "cognito-idp")
     pool = cloud.info["user_pool_id"]
     idp.admin_create_user(UserPoolId=pool, Username="bob@spoonfeeder.local", MessageAction="SUPPRESS",
                           UserAttributes=[{"Name": "email", "Value": "bob@spoonfeeder.local"},

@@ -6,12 +6,11 @@ import json
 import time
 from typing import Any
 
-import boto3
 import httpx
 import pytest
 from websockets.exceptions import InvalidStatus
 
-from tests.e2e.conftest import Cloud, User, receive, wait_for_status
+from tests.e2e.conftest import Cloud, User, aws, receive, wait_for_status
 
 pytestmark = pytest.mark.e2e
 TEXT = {"type": "text", "provider": "openai", "prompt": "stream me a short answer please " * 4}
@@ -135,8 +134,7 @@ def test_idempotency_key_creates_one_task(alice: User, openai: Any) -> None:
 def test_a_duplicate_delivery_runs_the_provider_once(cloud: Cloud, alice: User, openai: Any) -> None:
     openai.chunk_delay = 0.05  # still streaming when the duplicate arrives
     task_id = alice.call("POST", "/tasks", json=TEXT).json()["data"]["id"]
-    sqs = boto3.client("sqs", endpoint_url=cloud.info["aws_endpoint_url"], region_name="us-east-1",
-                       aws_access_key_id="local", aws_secret_access_key="local")
+    sqs = aws(cloud, "sqs")
     duplicate = json.dumps({"task_id": task_id, "owner": alice.id, "attempt": 1})
     sqs.send_message(QueueUrl=cloud.info["resources"]["LlmTasksQueue"], MessageBody=duplicate)
     wait_for_status(alice, task_id, {"succeeded", "failed"})

@@ -19,7 +19,7 @@ from typing import Any
 from .functions import FunctionRegistry
 from .moto_process import MotoServer
 from .runners import EventSourceRunners, ScheduleRunners
-from .stack import FAKE_CREDENTIALS, Stack, aws_client, create_stack
+from .stack import RoleCredentials, Stack, aws_client, create_admin, create_stack
 
 __all__ = ["LocalCloud", "Settings", "main"]
 
@@ -43,6 +43,8 @@ class Settings:
     ``SPOON_LOG_LEVEL``       the local cloud's log level (INFO), also given to the functions' Powertools
     ``SPOON_SCHEDULE_SCALE``  a positive number every schedule's period is multiplied by (1.0): 0.02 fires a
                               ``rate(1 minute)`` rule every 1.2 s; ``cron()`` schedules are not run locally
+    ``SPOON_IAM``             ``enforce`` (the default): every AWS call is checked against the caller's IAM
+                              policies, functions run as their roles; ``off`` checks nothing
     ``OPENAI_API_KEY``, ``OPENAI_BASE_URL``  the real provider; without a key a local fake answers
     """
 
@@ -57,6 +59,7 @@ class Settings:
     openai_base_url: str | None = None
     log_level: str | None = None
     schedule_scale: float = 1.0
+    enforce_iam: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ, cwd: Path | None = None) -> Settings:
@@ -73,7 +76,14 @@ class Settings:
             openai_api_key=env.get("OPENAI_API_KEY") or None,
             openai_base_url=env.get("OPENAI_BASE_URL") or None,
             log_level=env.get("SPOON_LOG_LEVEL") or None,
-            schedule_scale=_scale(env.get("SPOON_SCHEDULE_SCALE")))
+            schedule_scale=_scale(env.get("SPOON_SCHEDULE_SCALE")),
+            enforce_iam=_iam(env.get("SPOON_IAM")))
+
+
+def _iam(text: str | None) -> bool:
+    if (text or "enforce").lower() not in ("enforce", "off"):
+        raise ValueError(f"SPOON_IAM must be enforce or off, not {text!r}")
+    return (text or "enforce").lower() == "enforce"
 
 
 def _scale(text: str | None) -> float:
@@ -130,21 +140,28 @@ class LocalCloud:
         self._stack.callback(self.moto.stop)
         await asyncio.to_thread(self.moto.start)
         log.info("moto listening on %s", self.moto.url)
+        # The local cloud's own calls (setup, pollers, schedules, gateway) use an admin user, as AWS's
+        # services act for themselves; only the functions run with their roles' rights.
+        admin = await asyncio.to_thread(create_admin, self.moto.url, REGION)
         stack = await asyncio.to_thread(create_stack, s.template, self.moto.url, REGION, s.parameters)
         self.stack = stack
         log.info("stack created: %d resources, %d functions", len(stack.resources), len(stack.functions))
         password = await asyncio.to_thread(self._dev_user)
         simulated = await asyncio.to_thread(self._provider_secret)
+        credentials = {logical_id: RoleCredentials(self.moto.url, REGION, spec.role, spec.name).env
+                       for logical_id, spec in stack.functions.items() if spec.role}
+        if s.enforce_iam:
+            await asyncio.to_thread(self.moto.enforce_iam)
+            log.info("IAM enforced: functions run with their roles' credentials")
+        # Fail now rather than at a function's first call.
+        await asyncio.gather(*(asyncio.to_thread(get) for get in credentials.values()))
 
         jwks_url = f"{self.moto.url}/{stack.user_pool_id}/.well-known/jwks.json"
-        overlay = {"AWS_ENDPOINT_URL": self.moto.url,
-                   "AWS_ACCESS_KEY_ID": FAKE_CREDENTIALS["aws_access_key_id"],
-                   "AWS_SECRET_ACCESS_KEY": FAKE_CREDENTIALS["aws_secret_access_key"],
-                   "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION, "JWKS_URL": jwks_url,
-                   "WS_MANAGEMENT_URL": f"http://127.0.0.1:{s.port}/_ws/{stack.ws_stage}"}
+        overlay = {"AWS_ENDPOINT_URL": self.moto.url, "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION,
+                   "JWKS_URL": jwks_url, "WS_MANAGEMENT_URL": f"http://127.0.0.1:{s.port}/_ws/{stack.ws_stage}"}
         if s.log_level:
             overlay["POWERTOOLS_LOG_LEVEL"] = s.log_level.upper()
-        self.registry = registry = FunctionRegistry(stack.functions, overlay)
+        self.registry = registry = FunctionRegistry(stack.functions, overlay, credentials=credentials)
         self._stack.callback(registry.close)
 
         runners = EventSourceRunners(stack.event_sources, registry.invoke_result, self.moto.url, REGION)
@@ -169,11 +186,14 @@ class LocalCloud:
 
         info = {"api_url": f"http://127.0.0.1:{gateway.port}/api", "ws_url": f"ws://127.0.0.1:{gateway.port}/ws",
                 "username": s.dev_user, "password": password, "aws_endpoint_url": self.moto.url,
+                # The admin user's keys, for tools and tests that call the local AWS directly.
+                "aws_access_key_id": admin["aws_access_key_id"],
+                "aws_secret_access_key": admin["aws_secret_access_key"], "iam_enforced": s.enforce_iam,
                 "user_pool_id": stack.user_pool_id, "user_pool_client_id": stack.user_pool_client_id,
                 "simulated_providers": simulated, "resources": stack.resources}
         path = s.state_dir / "stack.json"
         path.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
-        path.chmod(0o600)  # it holds the dev user's password
+        path.chmod(0o600)  # it holds the dev user's password and the admin keys
         return info
 
     def _dev_user(self) -> str:

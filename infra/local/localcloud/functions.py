@@ -2,19 +2,22 @@
 
 A worker is created on demand (a cold start: fresh interpreter, the function's environment, its code
 and layers on ``sys.path``, the handler module imported) and then reused for later invocations (warm).
-An invocation that outlives the function's timeout kills its worker, as Lambda does.
+An invocation that outlives the function's timeout kills its worker, as Lambda does. Given a source of
+credentials (the function's role, see stack.RoleCredentials), each new worker starts with fresh ones in
+its environment, as Lambda gives each execution environment its role's keys.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import multiprocessing
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -70,9 +73,10 @@ class FunctionHost:
     """Runs one function: up to ``max_concurrency`` invocations at once, one worker process each."""
 
     def __init__(self, spec: FunctionSpec, env_overlay: Mapping[str, str] | None = None,
-                 max_concurrency: int = 4) -> None:
+                 max_concurrency: int = 4, credentials: Callable[[], Mapping[str, str]] | None = None) -> None:
         self.spec = spec
         self.max_concurrency = max_concurrency
+        self._credentials = credentials
         env = {**spec.env, **(env_overlay or {})}
         arn_parts = spec.arn.split(":")
         region = env.get("AWS_REGION") or (arn_parts[3] if len(arn_parts) > 3 else "") or "us-east-1"
@@ -99,8 +103,15 @@ class FunctionHost:
         return await loop.run_in_executor(self._executor, self._invoke_blocking, event)
 
     def _spawn(self) -> _Worker | dict[str, Any]:
+        config = self._config
+        if self._credentials is not None:
+            try:
+                config = dataclasses.replace(config, env={**config.env, **self._credentials()})
+            except Exception as exc:  # e.g. AssumeRole refused: the function cannot start, as on Lambda
+                log.error("%s: no credentials for its role: %s", self.spec.name, exc)
+                return _error("Runtime.InitError", f"no credentials for the role of {self.spec.name}: {exc}")
         parent, child = _CONTEXT.Pipe()
-        process = _CONTEXT.Process(target=_worker.main, args=(child, self._config), daemon=True,
+        process = _CONTEXT.Process(target=_worker.main, args=(child, config), daemon=True,
                                    name=f"lambda:{self.spec.name}")
         process.start()
         child.close()
@@ -201,8 +212,11 @@ class FunctionRegistry:
     """Every function of the stack by logical id."""
 
     def __init__(self, functions: Mapping[str, FunctionSpec], env_overlay: Mapping[str, str] | None = None,
-                 max_concurrency: int = 4) -> None:
-        self.hosts = {logical_id: FunctionHost(spec, env_overlay, max_concurrency)
+                 max_concurrency: int = 4,
+                 credentials: Mapping[str, Callable[[], Mapping[str, str]]] | None = None) -> None:
+        """``credentials``: by logical id, where each function's workers get their AWS keys."""
+        self.hosts = {logical_id: FunctionHost(spec, env_overlay, max_concurrency,
+                                               (credentials or {}).get(logical_id))
                       for logical_id, spec in functions.items()}
 
     def __getitem__(self, logical_id: str) -> FunctionHost:

@@ -1,4 +1,6 @@
-"""Fixes to moto's DynamoDB Streams, applied inside the local moto server process only.
+"""Fixes to moto, applied inside the local moto server process only.
+
+DynamoDB Streams:
 
 - moto deep-copies a table on every TransactWriteItems and, if the transaction is cancelled, puts the copy
   in the table's place — with a copy of its stream shard, so every reader of the stream (the local cloud's
@@ -12,16 +14,53 @@
 
 A cancelled transaction may leave stream records of the writes it made before the failing condition (moto
 applies them in order), so writers put the condition most likely to fail first.
+
+IAM enforcement (on once the local cloud has made its stack, see moto_process.MotoServer.enforce_iam):
+
+- moto checks DynamoDB, KMS and Secrets Manager requests against resource ``*``, so a grant scoped to a
+  table, key or secret denied everything. Here each request is checked against the ARNs AWS checks: the
+  table (``table/T/index/I`` for a Query or Scan of an index), the key (aliases resolved) or the secret.
+- A request that touches several tables or items is checked as AWS checks it: TransactWriteItems as the
+  PutItem/UpdateItem/DeleteItem/ConditionCheckItem of each contained item on its table, TransactGetItems as
+  GetItem on each table, BatchWriteItem and BatchGetItem as themselves on each table named.
+- JSON-protocol services (DynamoDB, KMS, Secrets Manager, SQS) answer a denial in JSON as AWS does
+  (``AccessDeniedException``; SQS ``AccessDenied``), naming the action and resource; moto sent XML, which
+  boto3 read as error code "403".
+- A role's trust policy that names a service (``{"Service": "lambda.amazonaws.com"}``) made moto's
+  AssumeRole fail with a 500. On AWS only that service can assume such a role; here the local cloud plays
+  the services, so the IAM user SERVICE_USER (made by the local cloud) may, and any other caller is denied.
+- S3 requests are checked under the IAM action AWS checks where moto used the API's name (HeadBucket,
+  ListObjectsV2 -> ``s3:ListBucket``, ...).
+- moto's CloudFormation stored a role's inline policies as Python objects, which its policy evaluation
+  cannot read (a 500 on every call with the role's keys), and ignored the role's ``ManagedPolicyArns``
+  (SAM's AWSLambdaBasicExecutionRole, AWSLambdaSQSQueueExecutionRole, ...). Both are fixed; the AWS managed
+  policies exist when moto loads them (MOTO_IAM_LOAD_MANAGED_POLICIES, set by MotoServer).
+- moto re-computed the signature of a request without a body (a Lambda GET, say) over its headers as if
+  they were the body, so every such request failed with SignatureDoesNotMatch.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Iterator
 from typing import Any
 
 STREAM_RECORDS_KEPT = 1000
+#: The IAM user the local cloud acts as: admin rights, and the AWS services' part in role trust policies.
+SERVICE_USER = "localcloud-admin"
 
 
 def apply() -> None:
+    _streams()
+    _iam_resources()
+    _service_principals()
+    _cloudformation_roles()
+    from . import moto_cognito  # AWS's refusal of self sign-up
+
+    moto_cognito.apply()
+
+
+def _streams() -> None:
     from moto.dynamodb.models.table import StreamShard
     from moto.dynamodbstreams.models import ShardIterator
 
@@ -47,3 +86,193 @@ def apply() -> None:
     StreamShard.add = add_and_trim  # type: ignore[method-assign]
     StreamShard.get = get_within_retention  # type: ignore[method-assign]
     ShardIterator.get = read_once  # type: ignore[method-assign]
+
+
+# ------------------------------------------------------------------------------------------------ IAM
+Check = tuple[str, str]  # (action without the service prefix, resource ARN)
+
+# S3 API names moto checks -> the IAM actions AWS checks for them.
+_S3_ACTIONS = {"HeadBucket": "ListBucket", "ListObjects": "ListBucket", "ListObjectsV2": "ListBucket",
+               "ListObjectVersions": "ListBucketVersions", "ListMultipartUploads": "ListBucketMultipartUploads",
+               "GetBucketEncryption": "GetEncryptionConfiguration", "PutBucketEncryption": "PutEncryptionConfiguration",
+               "GetBucketLifecycleConfiguration": "GetLifecycleConfiguration",
+               "PutBucketLifecycleConfiguration": "PutLifecycleConfiguration",
+               "GetBucketNotificationConfiguration": "GetBucketNotification",
+               "PutBucketNotificationConfiguration": "PutBucketNotification",
+               "GetBucketCors": "GetBucketCORS", "PutBucketCors": "PutBucketCORS", "DeleteObjects": "DeleteObject",
+               "GetBucketAccelerateConfiguration": "GetAccelerateConfiguration",
+               "GetBucketInventoryConfiguration": "GetInventoryConfiguration",
+               "ListBucketInventoryConfigurations": "GetInventoryConfiguration"}
+_TRANSACT_WRITE_ACTIONS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem",
+                           "ConditionCheck": "ConditionCheckItem"}
+
+
+def _params(response: Any) -> dict[str, Any]:
+    body = response.body
+    if isinstance(body, dict):  # moto's DynamoDB handler has parsed it already
+        return body
+    try:
+        parsed = json.loads(body or "{}")
+    except (TypeError, ValueError):
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def _dynamodb_checks(response: Any, action: str) -> Iterator[Check]:
+    params = _params(response)
+    prefix = f"arn:aws:dynamodb:{response.region}:{response.current_account}:table/"
+
+    def table(name: Any) -> str:
+        name = str(name)
+        return name if name.startswith("arn:") else prefix + name
+
+    if action == "TransactWriteItems":
+        for item in params.get("TransactItems") or []:
+            for kind, body in item.items():
+                if kind in _TRANSACT_WRITE_ACTIONS and isinstance(body, dict):
+                    yield _TRANSACT_WRITE_ACTIONS[kind], table(body.get("TableName"))
+    elif action == "TransactGetItems":
+        for item in params.get("TransactItems") or []:
+            body = item.get("Get")
+            if isinstance(body, dict):
+                yield "GetItem", table(body.get("TableName"))
+    elif action in ("BatchWriteItem", "BatchGetItem"):
+        for name in params.get("RequestItems") or {}:
+            yield action, table(name)
+    elif params.get("TableName"):
+        arn = table(params["TableName"])
+        if params.get("IndexName") and action in ("Query", "Scan"):
+            arn = f"{arn}/index/{params['IndexName']}"
+        yield action, arn
+    elif params.get("ResourceArn"):  # tags, resource policies, backups
+        yield action, str(params["ResourceArn"])
+    else:
+        yield action, "*"
+
+
+def _kms_checks(response: Any, action: str) -> Iterator[Check]:
+    key_id = _params(response).get("KeyId") or _params(response).get("TargetKeyId")
+    if not key_id:
+        yield action, "*"
+        return
+    backend = response.kms_backend
+    try:
+        raw = backend.any_id_to_key_id(str(key_id))
+        yield action, backend.keys[raw].arn
+    except Exception:  # an unknown key: moto answers NotFound after the check, as AWS does
+        yield action, "*"
+
+
+def _secrets_checks(response: Any, action: str) -> Iterator[Check]:
+    secret_id = _params(response).get("SecretId")
+    secret = response.backend.secrets.get(str(secret_id)) if secret_id else None
+    yield action, secret.arn if secret is not None else "*"
+
+
+def _iam_resources() -> None:
+    from botocore.awsrequest import AWSRequest
+    from moto.core.authorization import ActionAuthenticatorMixin
+    from moto.core.exceptions import JsonRESTError
+    from moto.dynamodb.responses import DynamoHandler
+    from moto.iam.access_control import IAMRequest, S3IAMRequest
+    from moto.kms.responses import KmsResponse
+    from moto.secretsmanager.responses import SecretsManagerResponse
+
+    permitted, denied = IAMRequest.check_action_permitted, IAMRequest._raise_access_denied
+
+    def check_action_permitted(self: IAMRequest, resource: str) -> None:
+        self.resource = resource  # for the message
+        permitted(self, resource)
+
+    def raise_access_denied(self: IAMRequest) -> None:
+        # JSON-protocol services (DynamoDB, KMS, Secrets Manager, SQS) answer in JSON, naming the resource.
+        if not str(self._headers.get("Content-Type", "")).startswith("application/x-amz-json"):
+            denied(self)
+        code = "AccessDenied" if self._service == "sqs" else "AccessDeniedException"
+        raise JsonRESTError(code, f"User: {self._access_key.arn} is not authorized to perform: {self._action} "
+                                  f"on resource: {getattr(self, 'resource', '*')} because no identity-based "
+                                  f"policy allows the {self._action} action")
+
+    def create_aws_request(self: IAMRequest) -> AWSRequest:
+        # A form POST's parameters are the signed body (werkzeug took them out of it); a GET has none, where
+        # moto's own used its parsed parameters: the headers.
+        signed = self._get_string_between("SignedHeaders=", ",", self._headers["Authorization"]).split(";")
+        headers = self._create_headers_for_aws_request(signed, self._headers)
+        body = self._body or (b"" if self._method in ("GET", "HEAD", "DELETE") else self._data)
+        request = AWSRequest(method=self._method, url=self._path, data=body, headers=headers)
+        request.context["timestamp"] = headers["X-Amz-Date"]
+        return request
+
+    s3_init = S3IAMRequest.__init__
+
+    def s3_request(self: S3IAMRequest, *args: Any, **kwargs: Any) -> None:
+        s3_init(self, *args, **kwargs)
+        service, _, action = self._action.partition(":")
+        self._action = f"{service}:{_S3_ACTIONS.get(action, action)}"
+
+    S3IAMRequest.__init__ = s3_request  # type: ignore[method-assign]
+    IAMRequest._create_aws_request = create_aws_request  # type: ignore[method-assign]
+    IAMRequest.check_action_permitted = check_action_permitted  # type: ignore[method-assign]
+    IAMRequest._raise_access_denied = raise_access_denied  # type: ignore[method-assign]
+
+    from moto import settings
+
+    authorize = ActionAuthenticatorMixin._authenticate_and_authorize_action
+
+    def checked_against(checks: Callable[[Any, str], Iterator[Check]]) -> Callable[..., None]:
+        def authorize_each(self: Any, resource: str = "*") -> None:
+            if ActionAuthenticatorMixin.request_count < settings.INITIAL_NO_AUTH_ACTION_COUNT:
+                authorize(self, IAMRequest, resource)  # not enforcing yet: moto counts the request
+                return
+            action = self._get_action()
+            for each, arn in dict.fromkeys(checks(self, action)) or {(action, "*"): None}:
+                # moto's check names the action from _get_action(): name each contained action instead.
+                self._get_action = lambda each=each: each
+                try:
+                    authorize(self, IAMRequest, arn)
+                finally:
+                    del self._get_action
+        return authorize_each
+
+    DynamoHandler._authenticate_and_authorize_normal_action = checked_against(  # type: ignore[method-assign]
+        _dynamodb_checks)
+    KmsResponse._authenticate_and_authorize_normal_action = checked_against(  # type: ignore[method-assign]
+        _kms_checks)
+    SecretsManagerResponse._authenticate_and_authorize_normal_action = checked_against(  # type: ignore[method-assign]
+        _secrets_checks)
+
+
+def _service_principals() -> None:
+    from moto.iam.access_control import IAMPolicyStatement
+
+    check = IAMPolicyStatement._check_principal
+
+    def check_principal(self: IAMPolicyStatement, principal: str) -> bool:
+        expected = self._statement.get("Principal")
+        if isinstance(expected, dict) and "AWS" not in expected:  # services (or federated) only
+            return "Service" in expected and principal.endswith(f":user/{SERVICE_USER}")
+        return bool(check(self, principal))
+
+    IAMPolicyStatement._check_principal = check_principal  # type: ignore[method-assign]
+
+
+def _cloudformation_roles() -> None:
+    from moto.iam.models import Role, iam_backends
+    from moto.utilities.utils import get_partition
+
+    create = Role.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+
+    def create_role(cls: type[Role], resource_name: str, cloudformation_json: dict[str, Any], account_id: str,
+                    region_name: str, **kwargs: Any) -> Role:
+        props = cloudformation_json.get("Properties") or {}
+        policies = [{**policy, "PolicyDocument": document if isinstance(document, str)
+                     else json.dumps(document, default=str)}
+                    for policy in props.get("Policies") or [] for document in [policy.get("PolicyDocument")]]
+        role = create(cls, resource_name, {**cloudformation_json, "Properties": {**props, "Policies": policies}},
+                      account_id, region_name, **kwargs)
+        backend = iam_backends[account_id][get_partition(region_name)]
+        for arn in props.get("ManagedPolicyArns") or []:
+            backend.attach_role_policy(arn, role.name)
+        return role
+
+    Role.create_from_cloudformation_json = classmethod(create_role)  # type: ignore[method-assign, assignment]

@@ -68,6 +68,9 @@ class MotoServer:
         env = dict(os.environ)
         # The server must not forward to (or be configured for) a real endpoint inherited from us.
         env.pop("AWS_ENDPOINT_URL", None)
+        # The managed policies SAM attaches to execution roles (AWSLambdaBasicExecutionRole, ...) exist in
+        # moto only when it loads AWS's managed policies; without them the roles lack those policies.
+        env.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
         self.process = subprocess.Popen(
             [self.python, "-c", _LAUNCHER.format(modules=list(self.preload)),
              "-H", self.host, "-p", str(self.port)],
@@ -112,6 +115,16 @@ class MotoServer:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+    def enforce_iam(self, enforce: bool = True) -> None:
+        """Check every later request's signature and IAM permissions (moto's ``/moto-api/reset-auth``).
+
+        Until then nothing is checked, which is how the local cloud makes its admin user and stack."""
+        request = urllib.request.Request(f"{self.url}/moto-api/reset-auth", method="POST",
+                                         data=b"0" if enforce else b"inf",
+                                         headers={"Content-Type": "text/plain"})
+        with urllib.request.urlopen(request, timeout=10):
+            pass
 
     def reset(self) -> None:
         """Forget every resource (moto's ``/moto-api/reset``)."""

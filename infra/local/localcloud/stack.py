@@ -32,16 +32,20 @@ from botocore.exceptions import ClientError
 from .apis import HttpRoute, extract_apis
 from .fixups import Fixups, collect
 from .mappings import MAPPING_TYPE, EventSource, event_sources
+from .moto_patches import SERVICE_USER
 from .schedules import Schedule, is_schedule_rule, moto_rule, schedules
 from .template import DUMMY_BUCKET, Resolver, SamTemplate, load_sam_template, substitute
 
-__all__ = ["EventSource", "FunctionSpec", "HttpRoute", "Schedule", "Stack", "aws_client", "create_stack"]
+__all__ = ["EventSource", "FunctionSpec", "HttpRoute", "RoleCredentials", "Schedule", "Stack", "aws_client",
+           "create_admin", "create_stack"]
 
 log = logging.getLogger(__name__)
 FAKE_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 # moto's CloudFormation skips these (Secrets Manager silently): the local cloud makes them itself.
 _LOCAL_TYPES = ("AWS::Cognito::", "AWS::ApiGatewayV2::", "AWS::SecretsManager::Secret")
 _SESSION_LOCK = threading.Lock()
+# Credentials for each moto endpoint that has an admin user (create_admin); others get FAKE_CREDENTIALS.
+_ENDPOINT_CREDENTIALS: dict[str, dict[str, str]] = {}
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,7 @@ class FunctionSpec:
     timeout: int  # seconds
     memory: int  # MB
     arn: str = ""
+    role: str = ""  # the execution role's ARN
 
 
 @dataclass
@@ -84,11 +89,56 @@ def _session(region: str) -> boto3.session.Session:
     return boto3.session.Session(region_name=region, **FAKE_CREDENTIALS)
 
 
-def aws_client(service: str, endpoint_url: str, region: str) -> Any:
-    """A client for moto at ``endpoint_url`` with fake credentials (never the caller's real ones)."""
+def aws_client(service: str, endpoint_url: str, region: str,
+               credentials: Mapping[str, str] | None = None) -> Any:
+    """A client for moto at ``endpoint_url`` (never with the caller's real credentials): the given ones, else
+    the endpoint's admin user once ``create_admin`` made it, else fake ones (fine while IAM is not enforced)."""
+    credentials = credentials or _ENDPOINT_CREDENTIALS.get(endpoint_url) or {}
     with _SESSION_LOCK:  # creating clients from one session is not thread-safe
-        return _session(region).client(service, endpoint_url=endpoint_url,
+        return _session(region).client(service, endpoint_url=endpoint_url, **credentials,
                                        config=Config(retries={"max_attempts": 2, "mode": "standard"}))
+
+
+def create_admin(endpoint_url: str, region: str) -> dict[str, str]:
+    """Make the IAM user the local cloud itself acts as (all actions on all resources, and the AWS services'
+    part in roles' trust policies) and use it for every later ``aws_client`` of this endpoint. Call it before
+    IAM is enforced. Returns its keys (``aws_access_key_id``, ``aws_secret_access_key``)."""
+    iam = aws_client("iam", endpoint_url, region)
+    iam.create_user(UserName=SERVICE_USER)
+    iam.put_user_policy(UserName=SERVICE_USER, PolicyName="AdministratorAccess", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+    key = iam.create_access_key(UserName=SERVICE_USER)["AccessKey"]
+    credentials = {"aws_access_key_id": str(key["AccessKeyId"]),
+                   "aws_secret_access_key": str(key["SecretAccessKey"])}
+    _ENDPOINT_CREDENTIALS[endpoint_url] = credentials
+    return dict(credentials)
+
+
+class RoleCredentials:
+    """A function's credentials: STS AssumeRole on its execution role, as Lambda's service does, renewed
+    when less than ``RENEW_BEFORE`` seconds remain. ``env()`` gives them as a process's environment."""
+
+    DURATION = 3600  # an hour: AssumeRole's default and the most a role allows unless it says otherwise
+    RENEW_BEFORE = 300
+
+    def __init__(self, endpoint_url: str, region: str, role_arn: str, session_name: str) -> None:
+        self.endpoint_url, self.region = endpoint_url, region
+        self.role_arn, self.session_name = role_arn, session_name[:64]
+        self._lock = threading.Lock()
+        self._env: dict[str, str] = {}
+        self._expires = 0.0
+
+    def env(self) -> dict[str, str]:
+        with self._lock:
+            if time.time() > self._expires - self.RENEW_BEFORE:
+                sts = aws_client("sts", self.endpoint_url, self.region)
+                got = sts.assume_role(RoleArn=self.role_arn, RoleSessionName=self.session_name,
+                                      DurationSeconds=self.DURATION)["Credentials"]
+                self._env = {"AWS_ACCESS_KEY_ID": got["AccessKeyId"],
+                             "AWS_SECRET_ACCESS_KEY": got["SecretAccessKey"],
+                             "AWS_SESSION_TOKEN": got["SessionToken"]}
+                self._expires = got["Expiration"].timestamp()
+            return dict(self._env)
 
 
 def _random_id(length: int) -> str:
@@ -355,5 +405,5 @@ def _read_functions(tpl: SamTemplate, physical: Mapping[str, str], endpoint_url:
             layer_dirs=[tpl.layer_dirs[layer] for layer in layers],
             env={k: str(v) for k, v in variables.items()},
             timeout=int(config.get("Timeout") or 3), memory=int(config.get("MemorySize") or 128),
-            arn=str(config.get("FunctionArn", "")))
+            arn=str(config.get("FunctionArn", "")), role=str(config.get("Role", "")))
     return functions

@@ -1,0 +1,177 @@
+"""IAM as the local cloud enforces it: each function runs with its own role's keys, and the template's
+grants decide, checked against the real resource ARNs (the table, not ``*``).
+
+A moto server of its own (enforcement is per server) with the real template, and one with a copy of the
+template that lacks the API's sqs:SendMessage statement, made the way the local cloud makes its stack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from cfnlint.decode import decode_str
+from localcloud.functions import FunctionHost
+from localcloud.moto_process import MotoServer
+from localcloud.stack import RoleCredentials, Stack, aws_client, create_admin, create_stack
+
+from tests.conftest import TEST_PARAMETERS, http_event
+
+ROOT = Path(__file__).resolve().parents[2]
+REGION = "us-east-1"
+pytestmark = pytest.mark.timeout(180)
+
+
+@dataclass
+class Enforced:
+    moto: MotoServer
+    stack: Stack
+
+    def admin(self, service: str) -> Any:
+        return aws_client(service, self.moto.url, REGION)
+
+    def credentials(self, function: str) -> RoleCredentials:
+        spec = self.stack.functions[function]
+        return RoleCredentials(self.moto.url, REGION, spec.role, spec.name)
+
+    def as_function(self, function: str, service: str) -> Any:
+        """A client with the keys the local cloud gives the function's workers."""
+        env = self.credentials(function).env()
+        return boto3.client(service, endpoint_url=self.moto.url, region_name=REGION,
+                            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+                            aws_session_token=env["AWS_SESSION_TOKEN"])
+
+
+@pytest.fixture(scope="module")
+def trimmed_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """template.yaml without the statement that lets ApiFunction send to the queues."""
+    template, _ = decode_str((ROOT / "template.yaml").read_text(encoding="utf-8"))
+    assert template is not None
+    template = json.loads(json.dumps(template))  # plain dicts and lists
+    removed = 0
+    for logical_id, resource in template["Resources"].items():
+        props = resource.get("Properties") or {}
+        for key in ("CodeUri", "ContentUri"):  # the copy lives elsewhere: point at the real code
+            if isinstance(props.get(key), str):
+                props[key] = str(ROOT / props[key])
+        if logical_id != "ApiFunction":
+            continue
+        for policy in props["Policies"]:
+            statements = policy.get("Statement", []) if isinstance(policy, dict) else []
+            kept = [s for s in statements if "sqs:SendMessage" not in s.get("Action", [])]
+            removed += len(statements) - len(kept)
+            statements[:] = kept
+    assert removed == 1
+    path = tmp_path_factory.mktemp("trimmed") / "template.json"
+    path.write_text(json.dumps(template), encoding="utf-8")
+    return path
+
+
+def _enforced(template: Path) -> Iterator[Enforced]:
+    """The local cloud's order: admin user, stack, then enforcement."""
+    with MotoServer() as moto:
+        create_admin(moto.url, REGION)
+        stack = create_stack(template, moto.url, REGION, TEST_PARAMETERS)
+        moto.enforce_iam()
+        yield Enforced(moto, stack)
+
+
+@pytest.fixture(scope="module")
+def real() -> Iterator[Enforced]:
+    yield from _enforced(ROOT / "template.yaml")
+
+
+@pytest.fixture(scope="module")
+def trimmed(trimmed_template: Path) -> Iterator[Enforced]:
+    yield from _enforced(trimmed_template)
+
+
+def _send(cloud: Enforced, function: str) -> None:
+    cloud.as_function(function, "sqs").send_message(QueueUrl=cloud.stack.resources["LlmTasksQueue"],
+                                                     MessageBody="{}")
+
+
+def test_a_granted_call_passes(real: Enforced) -> None:
+    _send(real, "ApiFunction")
+
+
+def test_a_call_without_its_statement_is_denied_as_on_aws(trimmed: Enforced) -> None:
+    with pytest.raises(ClientError) as denied:
+        _send(trimmed, "ApiFunction")
+    error = denied.value.response["Error"]
+    assert error["Code"] == "AccessDenied" and "sqs:SendMessage" in error["Message"]
+    _send(trimmed, "SweeperFunction")  # a role that keeps its grant still may
+
+
+def test_table_grants_are_checked_against_the_table(real: Enforced) -> None:
+    admin, table = real.admin("dynamodb"), real.stack.resources["Table"]
+    admin.create_table(TableName="another-table", BillingMode="PAY_PER_REQUEST",
+                       KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                       AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+    ddb = real.as_function("ApiFunction", "dynamodb")
+    item = {"pk": {"S": "IAM#probe"}, "sk": {"S": "IAM"}}
+    ddb.put_item(TableName=table, Item=item)
+    ddb.transact_write_items(TransactItems=[{"Put": {"TableName": table, "Item": item}}])
+
+    with pytest.raises(ClientError) as denied:
+        ddb.put_item(TableName="another-table", Item={"pk": {"S": "x"}})
+    error = denied.value.response["Error"]
+    assert error["Code"] == "AccessDeniedException"
+    assert error["Message"].endswith(
+        f"dynamodb:PutItem on resource: arn:aws:dynamodb:{REGION}:{real.stack.account_id}:table/another-table "
+        "because no identity-based policy allows the dynamodb:PutItem action")
+    # A transaction is checked item by item: one write to an ungranted table denies it all.
+    with pytest.raises(ClientError) as denied:
+        ddb.transact_write_items(TransactItems=[{"Put": {"TableName": table, "Item": item}},
+                                                {"Put": {"TableName": "another-table", "Item": {"pk": {"S": "x"}}}}])
+    assert denied.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert "table/another-table" in denied.value.response["Error"]["Message"]
+    assert "Item" not in admin.get_item(TableName="another-table", Key={"pk": {"S": "x"}})
+
+
+def test_an_index_is_its_own_resource(real: Enforced) -> None:
+    table = real.stack.resources["Table"]
+    # The worker's role reads and writes the table but was granted no Query, on the table or its indexes.
+    worker = real.as_function("LlmWorkerFunction", "dynamodb")
+    with pytest.raises(ClientError) as denied:
+        worker.query(TableName=table, IndexName="gsi1", KeyConditionExpression="gsi1pk = :p",
+                     ExpressionAttributeValues={":p": {"S": "nobody"}})
+    assert f"table/{table}/index/gsi1 " in denied.value.response["Error"]["Message"]
+    api = real.as_function("ApiFunction", "dynamodb")
+    api.query(TableName=table, IndexName="gsi1", KeyConditionExpression="gsi1pk = :p",
+              ExpressionAttributeValues={":p": {"S": "nobody"}})
+
+
+def test_a_function_runs_with_its_role(real: Enforced) -> None:
+    """The API's health route, run as the local cloud runs it, reaches table, queues and bucket."""
+    spec = real.stack.functions["ApiFunction"]
+    overlay = {"AWS_ENDPOINT_URL": real.moto.url, "AWS_REGION": REGION, "POWERTOOLS_LOG_LEVEL": "WARNING"}
+    host = FunctionHost(spec, overlay, max_concurrency=1, credentials=real.credentials("ApiFunction").env)
+    try:
+        result = asyncio.run(host.invoke(http_event("GET", "/api/health", user=None)))
+    finally:
+        host.close()
+    assert result.ok, result.payload
+    body = json.loads(result.payload["body"])
+    assert result.payload["statusCode"] == 200, body
+    assert all(check["ok"] for check in body["data"]["checks"].values())
+
+
+def test_roles_carry_the_managed_policies_sam_attaches(real: Enforced) -> None:
+    iam = real.admin("iam")
+
+    def attached(function: str) -> set[str]:
+        role = real.stack.functions[function].role.rsplit("/", 1)[-1]
+        return {p["PolicyName"] for p in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]}
+
+    assert "AWSLambdaBasicExecutionRole" in attached("ApiFunction")
+    assert "AWSLambdaSQSQueueExecutionRole" in attached("LlmWorkerFunction")
+    assert "AWSLambdaDynamoDBExecutionRole" in attached("EventsFunction")
