@@ -1,4 +1,4 @@
-"""Dead letters function: a task message that exhausted its deliveries fails its task (RETRIES_EXHAUSTED)."""
+"""Dead letters function: each dead-lettered message is kept in the table, then its task fails (RETRIES_EXHAUSTED)."""
 
 from __future__ import annotations
 
@@ -8,30 +8,39 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import ValidationError
 from spoonfeeder import settings
+from spoonfeeder.data.dead_letters import DeadLetter, DeadLetterArchive
 from spoonfeeder.data.task_store import TaskStore
-from spoonfeeder.models.messages import TaskMessage
 from spoonfeeder.settings import CoreSettings
-from spoonfeeder.tasks.runner import fail_exhausted
+from spoonfeeder.tasks import dead_letters
 
 logger = Logger()
 config = settings.load(CoreSettings)
 store = TaskStore(config.table_name)
+archive = DeadLetterArchive(config.table_name)
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
-def fail_task(record: SQSRecord) -> None:
-    try:
-        message = TaskMessage.model_validate_json(record.body)
-    except ValidationError:
-        # A poison message names no task we could fail; keep it out of the retry loop, but say so.
-        logger.error("unreadable dead letter dropped", extra={"message_id": record.message_id})
-        return
-    failed = fail_exhausted(store, message)
-    logger.info("dead letter handled", extra={"task_id": message.task_id, "failed_now": failed})
+def letter_of(record: SQSRecord) -> DeadLetter:
+    attributes = record.attributes
+    return DeadLetter(
+        queue=record.event_source_arn.rsplit(":", 1)[-1], message_id=record.message_id, body=record.body,
+        sent_timestamp=attributes.sent_timestamp,
+        first_receive_timestamp=attributes.approximate_first_receive_timestamp,
+        receive_count=int(attributes.approximate_receive_count or 0),
+        message_attributes={name: str(value.string_value) for name, value in record.message_attributes.items()
+                            if value.string_value is not None})
+
+
+def keep_and_fail(record: SQSRecord) -> None:
+    outcome = dead_letters.handle(store, archive, letter_of(record))
+    if outcome.task_id is None:
+        logger.error("unreadable dead letter kept", extra={"message_id": record.message_id})
+    else:
+        logger.info("dead letter kept", extra={"task_id": outcome.task_id, "failed_now": outcome.failed_now,
+                                               "kept_now": outcome.kept_now})
 
 
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return process_partial_response(event=event, record_handler=fail_task, processor=processor, context=context)
+    return process_partial_response(event=event, record_handler=keep_and_fail, processor=processor, context=context)
