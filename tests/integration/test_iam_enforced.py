@@ -16,6 +16,8 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore import UNSIGNED
+from botocore.config import Config
 from botocore.exceptions import ClientError
 from cfnlint.decode import decode_str
 from localcloud.functions import FunctionHost
@@ -163,6 +165,14 @@ def test_a_function_runs_with_its_role(real: Enforced) -> None:
     body = json.loads(result.payload["body"])
     assert result.payload["statusCode"] == 200, body
     assert all(check["ok"] for check in body["data"]["checks"].values())
+
+
+def test_cognito_operations_without_iam_stay_public(real: Enforced) -> None:
+    """GlobalSignOut (logout) is sent unsigned, as AWS serves it: the token decides, not IAM."""
+    idp = boto3.client("cognito-idp", endpoint_url=real.moto.url, region_name=REGION,
+                       config=Config(signature_version=UNSIGNED))
+    with pytest.raises(idp.exceptions.NotAuthorizedException):
+        idp.global_sign_out(AccessToken="not-a-token")
 
 
 def test_roles_carry_the_managed_policies_sam_attaches(real: Enforced) -> None:

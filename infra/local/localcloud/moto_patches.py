@@ -35,6 +35,8 @@ IAM enforcement (on once the local cloud has made its stack, see moto_process.Mo
   cannot read (a 500 on every call with the role's keys), and ignored the role's ``ManagedPolicyArns``
   (SAM's AWSLambdaBasicExecutionRole, AWSLambdaSQSQueueExecutionRole, ...). Both are fixed; the AWS managed
   policies exist when moto loads them (MOTO_IAM_LOAD_MANAGED_POLICIES, set by MotoServer).
+- Cognito operations that AWS serves without IAM (GlobalSignOut, RevokeToken, ...: boto3 sends them unsigned)
+  are all public; moto knew only some of them and answered the others 500.
 - moto re-computed the signature of a request without a body (a Lambda GET, say) over its headers as if
   they were the body, so every such request failed with SignatureDoesNotMatch.
 """
@@ -55,6 +57,7 @@ def apply() -> None:
     _iam_resources()
     _service_principals()
     _cloudformation_roles()
+    _public_operations()
     from . import moto_cognito  # AWS's refusal of self sign-up
 
     moto_cognito.apply()
@@ -276,3 +279,18 @@ def _cloudformation_roles() -> None:
         return role
 
     Role.create_from_cloudformation_json = classmethod(create_role)  # type: ignore[method-assign, assignment]
+
+
+def _public_operations() -> None:
+    import botocore.session
+    from moto.core.authorization import ActionAuthenticatorMixin
+
+    session = botocore.session.get_session()
+    for service, prefix in (("cognito-idp", "AWSCognitoIdentityProviderService"),
+                            ("cognito-identity", "AWSCognitoIdentityService")):
+        model = session.get_service_model(service)
+        for name in model.operation_names:
+            target = f"{prefix}.{name}"
+            if model.operation_model(name).auth_type == "none" and target not in (
+                    ActionAuthenticatorMixin.PUBLIC_OPERATIONS):
+                ActionAuthenticatorMixin.PUBLIC_OPERATIONS.append(target)
