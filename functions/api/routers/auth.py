@@ -7,7 +7,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from spoonfeeder import web
 from spoonfeeder.auth import cognito, tokens
 from spoonfeeder.errors import Unauthorized
@@ -19,6 +19,8 @@ router = Router()
 
 
 class Login(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     username: str = Field(min_length=1, max_length=256)
     password: str = Field(min_length=1, max_length=256)
 
@@ -50,7 +52,7 @@ def _cookie(name: str) -> str | None:
 @router.post("/login", summary="Sign in: tokens, an httpOnly session cookie and an httpOnly refresh cookie",
              description="Failed sign-ins are throttled per username and source address, and more loosely per "
                          "username (429 LOGIN_THROTTLED with Retry-After).",
-             **web.contract(Envelope[Tokens], "Signed in", 401, 403, public=True, body=True))
+             **web.contract(Envelope[Tokens], "Signed in", 401, 403, 503, public=True, body=True))
 def login(body: Annotated[Login, Body()]) -> Response[Envelope[Tokens]]:
     throttle, source = login_throttle(), web.source_ip(router)
     throttle.check(body.username, source)
@@ -66,7 +68,7 @@ def login(body: Annotated[Login, Body()]) -> Response[Envelope[Tokens]]:
 
 
 @router.post("/refresh", summary="New tokens and session cookie from the httpOnly refresh cookie",
-             **web.contract(Envelope[Tokens], "Refreshed", 401, public=True))
+             **web.contract(Envelope[Tokens], "Refreshed", 401, 503, public=True))
 def refresh() -> Response[Envelope[Tokens]]:
     refresh_token = _cookie(tokens.REFRESH_COOKIE)
     if not refresh_token:
@@ -76,7 +78,7 @@ def refresh() -> Response[Envelope[Tokens]]:
 
 
 @router.post("/logout", summary="Sign out: revoke the session's tokens and clear both cookies",
-             **web.contract(Envelope[SignedOut], "Signed out", public=True))
+             **web.contract(Envelope[SignedOut], "Signed out", 503, public=True))
 def logout() -> Response[Envelope[SignedOut]]:
     bearer = router.current_event.headers.get("authorization") or ""
     access = _cookie(tokens.SESSION_COOKIE) or (bearer[7:].strip() if bearer[:7].lower() == "bearer " else None)

@@ -56,7 +56,8 @@ class Gateway:
         app = web.Application(client_max_size=MAX_HTTP_PAYLOAD)
         app.router.add_route("*", "/_ws/{stage}/@connections/{connection_id}", self._ws.manage)
         app.router.add_route("GET", "/ws", self._ws.handle)
-        app.router.add_route("*", "/{tail:.*}", self._http.handle)
+        # [\s\S], not ".": a path with an encoded CR or LF (%0D, %0A) must reach the HTTP API too.
+        app.router.add_route("*", "/{tail:[\\s\\S]*}", self._http.handle)
         return app
 
     async def start(self) -> None:

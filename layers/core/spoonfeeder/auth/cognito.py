@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from spoonfeeder.data.aws import client
-from spoonfeeder.errors import Forbidden, Unauthorized
+from spoonfeeder.errors import Forbidden, ServiceUnavailable, Unauthorized
+
+
+def _unavailable(exc: Exception) -> ServiceUnavailable:
+    """Any other user pool failure (throttling, an outage) is ours to report as 503, not the caller's fault."""
+    code = exc.response["Error"]["Code"] if isinstance(exc, ClientError) else type(exc).__name__
+    return ServiceUnavailable("the user pool did not answer; try again", code="AUTH_UNAVAILABLE",
+                              details={"cause": code})
 
 
 def _tokens(result: dict[str, Any]) -> dict[str, Any]:
@@ -29,6 +38,8 @@ def login(username: str, password: str, *, client_id: str) -> dict[str, Any]:
         raise Unauthorized("invalid username or password", code="INVALID_CREDENTIALS") from exc
     except idp.exceptions.UserNotConfirmedException as exc:
         raise Forbidden("the account is not confirmed yet", code="USER_NOT_CONFIRMED") from exc
+    except (ClientError, BotoCoreError) as exc:
+        raise _unavailable(exc) from exc
     result = got.get("AuthenticationResult")
     if not result:
         raise Forbidden("the account needs another sign-in step", code="CHALLENGE_REQUIRED",
@@ -45,6 +56,8 @@ def refresh(refresh_token: str, *, client_id: str) -> dict[str, Any]:
     except (idp.exceptions.NotAuthorizedException, idp.exceptions.UserNotFoundException,
             idp.exceptions.ResourceNotFoundException) as exc:
         raise Unauthorized("the session has ended; sign in again", code="SESSION_EXPIRED") from exc
+    except (ClientError, BotoCoreError) as exc:
+        raise _unavailable(exc) from exc
     return _tokens(got["AuthenticationResult"])
 
 
@@ -71,4 +84,6 @@ def _global_sign_out(access_token: str) -> bool:
         idp.global_sign_out(AccessToken=access_token)
     except idp.exceptions.NotAuthorizedException:
         return False
+    except (ClientError, BotoCoreError) as exc:
+        raise _unavailable(exc) from exc
     return True
