@@ -23,7 +23,7 @@ def offline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
 def test_simulated_provider_is_labelled(offline: Cloud) -> None:
     assert offline.info["simulated_providers"] == ["openai"]
     health = httpx.get(f"{offline.api}/health").json()["data"]
-    assert health["status"] == "healthy" and health["providers"]["openai"]["simulated"] is True
+    assert health["status"] == "healthy" and health["provider_keys"]["openai"]["simulated"] is True
     tokens = offline.login(offline.info["username"], offline.info["password"])
     user = User(offline, tokens["accessToken"], "")
     created = user.call("POST", "/tasks", json={"type": "text", "provider": "openai", "prompt": "hi"})

@@ -24,7 +24,7 @@ def is_done(task_id: str) -> Any:
 def test_health_reports_healthy(cloud: Cloud) -> None:
     health = httpx.get(f"{cloud.api}/health").json()
     assert health["success"] is True and health["data"]["status"] == "healthy"
-    assert health["data"]["providers"]["openai"] == {"configured": True, "simulated": False}
+    assert health["data"]["provider_keys"]["openai"] == {"configured": True, "simulated": False}
 
 
 def test_login_returns_tokens_and_an_httponly_cookie(cloud: Cloud) -> None:

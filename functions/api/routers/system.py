@@ -14,6 +14,7 @@ from spoonfeeder import web
 from spoonfeeder.data.aws import client
 from spoonfeeder.errors import ServiceUnavailable
 from spoonfeeder.models.envelope import Envelope
+from spoonfeeder.providers import credentials
 
 from routers.deps import config
 
@@ -26,11 +27,19 @@ class Check(BaseModel):
     error: str | None = Field(default=None, description="The error's type, when it failed")
 
 
+class ProviderKey(BaseModel):
+    configured: bool
+    simulated: bool = Field(description="True when the key is the local cloud's offline simulator")
+
+
 class Health(BaseModel):
     status: Literal["healthy"]
     version: str
-    checks: dict[str, Check] = Field(description="One reachability call each: the table (DescribeTable), the two "
-                                                 "task queues (GetQueueAttributes), the bucket (HeadBucket)")
+    checks: dict[str, Check] = Field(description="One call each, as this function makes it: the table "
+                                                 "(DescribeTable), the task queues (GetQueueAttributes), the "
+                                                 "bucket (HeadBucket), the provider secret (GetSecretValue)")
+    provider_keys: dict[str, ProviderKey] = Field(description="Which providers have a key in the provider secret. "
+                                                              "The providers themselves are not called.")
 
 
 class Version(BaseModel):
@@ -51,22 +60,26 @@ def _queue(url: str) -> Callable[[], object]:
     return lambda: client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
 
 
-@router.get("/health", summary="Can this function reach the table, the task queues and the bucket",
-            description="Measures only reachability from the API function, with timings; it does not test "
-                        "providers or GPU agents. 503 UNHEALTHY carries the same checks in error.details.",
+@router.get("/health", summary="Can this function reach the table, the task queues, the bucket and the provider secret",
+            description="Measures reachability from the API function, with timings, and lists which providers "
+                        "have a key; it calls no provider and sees no GPU agent. 503 UNHEALTHY carries the checks "
+                        "in error.details.",
             **web.contract(Envelope[Health], "Every dependency answered", 503, public=True))
 def health() -> Response[Envelope[Health]]:
+    keys: dict[str, dict[str, bool]] = {}
     checks = {
         "table": _check(lambda: client("dynamodb").describe_table(TableName=config.table_name)),
         "llm_queue": _check(_queue(config.llm_tasks_queue_url)),
         "gpu_queue": _check(_queue(config.gpu_tasks_queue_url)),
         "bucket": _check(lambda: client("s3").head_bucket(Bucket=config.bucket_name)),
+        "provider_secret": _check(lambda: keys.update(credentials.configured(config.provider_secret_arn))),
     }
     if not all(c.ok for c in checks.values()):
         raise ServiceUnavailable("a dependency is unreachable", code="UNHEALTHY", details={
             "status": "unhealthy", "version": spoonfeeder.__version__,
             "checks": {name: c.model_dump(exclude_none=True) for name, c in checks.items()}})
-    return web.ok(router, Health(status="healthy", version=spoonfeeder.__version__, checks=checks))
+    return web.ok(router, Health(status="healthy", version=spoonfeeder.__version__, checks=checks,
+                                 provider_keys=keys))
 
 
 @router.get("/version", summary="Version of the running code",
