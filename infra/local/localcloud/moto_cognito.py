@@ -3,10 +3,6 @@
 moto 5.2 stores a pool's ``AdminCreateUserConfig`` but lets ``SignUp`` through whatever it says. AWS refuses
 self sign-up on a pool with ``AllowAdminCreateUserOnly`` (the template's default) with NotAuthorizedException;
 so does the local cloud now, so a test can show sign-up is closed.
-
-AWS serves ``GlobalSignOut`` and ``RevokeToken`` without SigV4 (the token is the credential; botocore sends
-them unsigned), like ``InitiateAuth``. moto's IAM enforcement lists only some such operations as public and
-answered an unsigned ``GlobalSignOut`` with a 500; they are public here too.
 """
 
 from __future__ import annotations
@@ -18,20 +14,7 @@ SIGN_UP_REFUSED = ("SignUp is not permitted for this user pool. "
                    "Signup can only be performed by an administrator.")
 
 
-#: Cognito operations AWS serves without SigV4 that moto's IAM enforcement does not list as public.
-PUBLIC_OPERATIONS = ("AWSCognitoIdentityProviderService.GlobalSignOut",
-                     "AWSCognitoIdentityProviderService.RevokeToken")
-
-
 def apply() -> None:
-    from moto.core.authorization import ActionAuthenticatorMixin
-
-    ActionAuthenticatorMixin.PUBLIC_OPERATIONS += [
-        op for op in PUBLIC_OPERATIONS if op not in ActionAuthenticatorMixin.PUBLIC_OPERATIONS]
-    _closed_sign_up()
-
-
-def _closed_sign_up() -> None:
     from moto.cognitoidp.exceptions import NotAuthorizedError
     from moto.cognitoidp.models import CognitoIdpBackend
 
