@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Literal
 
 import spoonfeeder
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from pydantic import BaseModel, Field
@@ -19,6 +20,7 @@ from spoonfeeder.providers import credentials
 from routers.deps import config
 
 router = Router()
+logger = Logger(child=True)
 
 
 class Check(BaseModel):
@@ -52,6 +54,7 @@ def _check(probe: Callable[[], object]) -> Check:
     try:
         probe()
     except Exception as exc:  # a health check reports failures, it does not raise them
+        logger.warning("health check failed", exc_info=exc)  # the cause goes to the log, not to the caller
         return Check(ok=False, error=type(exc).__name__)
     return Check(ok=True, ms=round((time.perf_counter() - started) * 1000, 1))
 
