@@ -1,7 +1,12 @@
-"""LLM worker function: runs each llm-tasks message; failed ones come back later (partial batch response)."""
+"""LLM worker function: runs each llm-tasks message; failed ones come back later (partial batch response).
+
+A heartbeat keeps the messages this invocation still holds hidden for a short lease, and a message it has
+no time left to run is handed back at once (tasks/lease.py explains why).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -14,34 +19,50 @@ from spoonfeeder.data import queues
 from spoonfeeder.data.task_store import TaskStore
 from spoonfeeder.models.messages import TaskMessage
 from spoonfeeder.settings import WorkerSettings
-from spoonfeeder.tasks.runner import Delivery, TextTaskRunner
+from spoonfeeder.tasks.lease import Heartbeat
+from spoonfeeder.tasks.runner import Delivery, RetryLater, TextTaskRunner
 
 logger = Logger()
 config = settings.load(WorkerSettings)
-store = TaskStore(config.table_name)
+store = TaskStore(config.table_name, config.bucket_name)
+runner = TextTaskRunner(store, config)
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
-def delivery_of(record: SQSRecord) -> Delivery:
+def handle(record: SQSRecord, heartbeat: Heartbeat, remaining_seconds: Callable[[], float]) -> str:
     queue_url = config.llm_tasks_queue_url
+
+    def postpone(seconds: int) -> None:
+        heartbeat.release(record.message_id, lambda: queues.delay_redelivery(queue_url, record.receipt_handle,
+                                                                             seconds))
+
     try:
         message = TaskMessage.model_validate_json(record.body)
     except ValidationError:
         # No attempt can ever read it: let it come straight back until SQS moves it to the dead-letter queue.
         logger.error("unreadable task message", extra={"message_id": record.message_id})
-        queues.delay_redelivery(queue_url, record.receipt_handle, 0)
+        postpone(0)
         raise
-    return Delivery(
-        message=message,
-        receive_count=int(record.attributes.approximate_receive_count),
-        postpone=lambda seconds: queues.delay_redelivery(queue_url, record.receipt_handle, seconds),
-    )
+    if remaining_seconds() < config.min_seconds_to_start:
+        postpone(0)  # not enough time left to run it here: visible again at once for another invocation
+        raise RetryLater("NO_TIME_LEFT")
+    delivery = Delivery(message=message, receive_count=int(record.attributes.approximate_receive_count),
+                        postpone=postpone, track=heartbeat.running)
+    try:
+        return runner.run(delivery)
+    finally:
+        heartbeat.release(record.message_id)
 
 
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    # A run may not outlive this invocation: once it is over, another delivery may take the task over.
-    lease = max(1, context.get_remaining_time_in_millis() // 1000)
-    runner = TextTaskRunner(store, config, lease_seconds=lease)
-    return process_partial_response(event=event, record_handler=lambda record: runner.run(delivery_of(record)),
-                                    processor=processor, context=context)
+    heartbeat = Heartbeat(store, lambda handles, seconds: queues.keep_hidden(config.llm_tasks_queue_url, handles,
+                                                                             seconds),
+                          lease_seconds=config.lease_seconds, every_seconds=config.heartbeat_seconds)
+    for record in event.get("Records", []):
+        heartbeat.hold(record["messageId"], record["receiptHandle"])
+    with heartbeat:
+        return process_partial_response(
+            event=event, processor=processor, context=context,
+            record_handler=lambda record: handle(record, heartbeat,
+                                                 lambda: context.get_remaining_time_in_millis() / 1000))

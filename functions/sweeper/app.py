@@ -1,5 +1,4 @@
-"""Sweeper function (scheduled): sends again the tasks a crashed create left pending and runs whose worker
-was lost."""
+"""Sweeper function (scheduled): sends again the tasks whose message is gone and runs whose worker was lost."""
 
 from __future__ import annotations
 
@@ -21,5 +20,5 @@ queue_urls = {Lane.LLM: config.llm_tasks_queue_url, Lane.GPU: config.gpu_tasks_q
 
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    swept = sweep(store, queue_urls, grace_seconds=config.sweep_grace_seconds)
-    return {"requeued": swept.requeued, "recovered": swept.recovered}
+    swept = sweep(store, queue_urls, grace_seconds=config.sweep_grace_seconds, max_lost_runs=config.max_lost_runs)
+    return {"requeued": swept.requeued, "recovered": swept.recovered, "worker_lost": swept.worker_lost}

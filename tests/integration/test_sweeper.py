@@ -1,4 +1,4 @@
-"""The sweeper re-sends tasks that a crashed create left pending — and only those."""
+"""The sweeper re-sends tasks whose message is gone (and only those) and recovers runs whose worker was lost."""
 
 from __future__ import annotations
 
@@ -11,67 +11,99 @@ from spoonfeeder import ids
 from spoonfeeder.data.task_store import TaskStore
 from spoonfeeder.models.events import EventType
 from spoonfeeder.models.tasks import Task, TaskStatus
+from spoonfeeder.tasks.routing import Lane
+from spoonfeeder.tasks.state import transition
+from spoonfeeder.tasks.sweeper import sweep
 
 from tests.conftest import LambdaContext, drain
 
+TEXT = {"type": "text", "provider": "openai", "prompt": "x"}
 
-def pending_task(store: TaskStore, *, age_seconds: int) -> Task:
-    """A task as a create that died between the write and the send leaves it."""
+
+def queued_task(store: TaskStore, *, age_seconds: int) -> Task:
+    """A task as a create that died between its write and its send leaves it: queued, with no message."""
     at = ids.iso(ids.now() - timedelta(seconds=age_seconds))
     task = Task(id=ids.new_id(), owner="user-s", type="text", provider="openai", model="gpt-4o-mini",
-                status=TaskStatus.PENDING, input={"prompt": "hi"}, created_at=at, updated_at=at,
+                status=TaskStatus.QUEUED, created_at=at, updated_at=at,
                 request_snapshot={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]})
-    store.create(task, EventType.CREATED, {}, None)
+    store.create(task, [(EventType.CREATED, {}), (EventType.QUEUED, {"by": "api"})], None)
     return task
 
 
-def test_only_tasks_pending_past_the_grace_period_are_sent_again(stack: Any, functions: Any, api: Any) -> None:
+def sent(queue: str) -> list[tuple[str, int]]:
+    bodies = [json.loads(m["Body"]) for m in boto3.client("sqs").receive_message(
+        QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])]
+    return [(b["task_id"], b["attempt"]) for b in bodies]
+
+
+def run_lost(store: TaskStore, task_id: str, *, lease_until: str, lost_runs: int = 0) -> None:
+    """Mark a task as a worker that then died leaves it: running, with the lease it had."""
+    store.record(task_id, "task:started", {"attempt": 1}, change=transition(
+        TaskStatus.RUNNING, now_iso=ids.now_iso(),
+        updates={"lease_until": lease_until, "lease_owner": "dead-worker", "lost_runs": lost_runs}))
+
+
+def test_only_tasks_queued_past_the_grace_period_are_sent_again(stack: Any, functions: Any, api: Any) -> None:
     queue = str(stack.resources["LlmTasksQueue"])
     drain(queue)
     store = TaskStore(stack.resources["Table"])
-    stale = pending_task(store, age_seconds=120)
-    fresh = pending_task(store, age_seconds=5)
-    queued = api("POST", "/api/tasks", user="user-s", body={"type": "text", "provider": "openai", "prompt": "x"})
+    sweep(store, {Lane.LLM: queue, Lane.GPU: queue}, grace_seconds=60)  # what other tests left behind
+    drain(queue)
+    stale = queued_task(store, age_seconds=120)
+    fresh = queued_task(store, age_seconds=5)
+    queued = api("POST", "/api/tasks", user="user-s", body=TEXT)
     drain(queue)
 
     result = functions["SweeperFunction"].lambda_handler({"source": "aws.events"}, LambdaContext())
 
     assert stale.id in result["requeued"] and fresh.id not in result["requeued"]
     assert queued[1]["data"]["id"] not in result["requeued"]
-    bodies = [json.loads(m["Body"]) for m in boto3.client("sqs").receive_message(
-        QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])]
-    assert [(b["task_id"], b["attempt"]) for b in bodies] == [(stale.id, 1)]
+    assert sent(queue) == [(stale.id, 1)]
     swept = store.get(stale.id)
-    assert swept is not None and swept.status is TaskStatus.QUEUED
+    assert swept is not None and swept.status is TaskStatus.QUEUED and swept.resends == 1
     events, _ = store.events(stale.id)
-    assert [(e.type, e.data.get("by")) for e in events] == [("task:created", None), ("task:queued", "sweeper")]
-    assert store.get(fresh.id).status is TaskStatus.PENDING  # type: ignore[union-attr]
+    assert [(e.type, e.data.get("by")) for e in events] == [
+        ("task:created", None), ("task:queued", "api"), ("task:queued", "sweeper")]
+    # The next re-send waits longer: not on the very next sweep.
     assert functions["SweeperFunction"].lambda_handler({}, LambdaContext())["requeued"] == []
+    later = sweep(store, {Lane.LLM: queue}, grace_seconds=60, now=ids.now() + timedelta(seconds=121))
+    assert stale.id in later.requeued and store.get(stale.id).resends == 2  # type: ignore[union-attr]
 
 
 def test_a_run_whose_worker_was_lost_is_handed_to_another(stack: Any, functions: Any, api: Any) -> None:
-    from spoonfeeder.tasks.routing import Lane
-    from spoonfeeder.tasks.state import transition
-    from spoonfeeder.tasks.sweeper import sweep
-
     queue = str(stack.resources["LlmTasksQueue"])
     store = TaskStore(stack.resources["Table"])
-    lost = api("POST", "/api/tasks", user="user-s", body={"type": "text", "provider": "openai", "prompt": "x"})
-    live = api("POST", "/api/tasks", user="user-s", body={"type": "text", "provider": "openai", "prompt": "y"})
+    lost = api("POST", "/api/tasks", user="user-s", body=TEXT)[1]["data"]["id"]
+    live = api("POST", "/api/tasks", user="user-s", body={**TEXT, "prompt": "y"})[1]["data"]["id"]
     drain(queue)  # as if workers had received both
     later = ids.now() + timedelta(minutes=5)
-    for task_id, lease in ((lost[1]["data"]["id"], ids.now()), (live[1]["data"]["id"], later + timedelta(minutes=1))):
-        store.record(task_id, "task:started", {"attempt": 1}, change=transition(
-            TaskStatus.RUNNING, now_iso=ids.now_iso(), updates={"lease_until": ids.iso(lease)}))
+    run_lost(store, lost, lease_until=ids.now_iso())
+    run_lost(store, live, lease_until=ids.iso(later + timedelta(minutes=1)))
 
     swept = sweep(store, {Lane.LLM: queue, Lane.GPU: queue}, grace_seconds=60, now=later)
 
-    assert swept.recovered == [lost[1]["data"]["id"]]
-    recovered = store.get(lost[1]["data"]["id"])
+    assert swept.recovered == [lost]
+    recovered = store.get(lost)
     assert recovered is not None and recovered.status is TaskStatus.RETRYING and recovered.lease_until is None
-    bodies = [json.loads(m["Body"]) for m in boto3.client("sqs").receive_message(
-        QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])]
-    sent = {b["task_id"] for b in bodies}  # (tasks other tests left pending may be re-sent too)
-    assert lost[1]["data"]["id"] in sent and live[1]["data"]["id"] not in sent
-    assert store.get(live[1]["data"]["id"]).status is TaskStatus.RUNNING  # type: ignore[union-attr]
+    assert recovered.lost_runs == 1
+    ids_sent = {task_id for task_id, _ in sent(queue)}  # (waiting tasks of other tests may be re-sent too)
+    assert lost in ids_sent and live not in ids_sent
+    assert store.get(live).status is TaskStatus.RUNNING  # type: ignore[union-attr]
     assert sweep(store, {Lane.LLM: queue}, grace_seconds=60, now=later).recovered == []
+
+
+def test_a_run_lost_too_often_fails_worker_lost_instead_of_looping(stack: Any, functions: Any, api: Any) -> None:
+    queue = str(stack.resources["LlmTasksQueue"])
+    store = TaskStore(stack.resources["Table"])
+    task_id = api("POST", "/api/tasks", user="user-s", body=TEXT)[1]["data"]["id"]
+    drain(queue)
+    run_lost(store, task_id, lease_until=ids.now_iso(), lost_runs=2)  # two takeovers already
+
+    swept = sweep(store, {Lane.LLM: queue}, grace_seconds=60, max_lost_runs=3,
+                  now=ids.now() + timedelta(minutes=5))
+
+    assert swept.worker_lost == [task_id] and task_id not in swept.recovered
+    failed = store.get(task_id)
+    assert failed is not None and failed.status is TaskStatus.FAILED and failed.lost_runs == 3
+    assert failed.error is not None and failed.error.code == "WORKER_LOST"
+    assert task_id not in {t for t, _ in sent(queue)}

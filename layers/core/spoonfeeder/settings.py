@@ -48,14 +48,22 @@ class WorkerSettings(CoreSettings):
     retry_max_seconds: int = 900
     provider_timeout_seconds: float = 60.0
     delta_flush_seconds: float = 0.2
-    # Results larger than this go to S3; the item keeps the key (items must stay far below 400 KB).
-    inline_result_max_chars: int = 32_000
+    # Results larger than this many UTF-8 bytes go to S3; the item keeps the key (items stay far below 400 KB).
+    inline_result_max_bytes: int = 32 * 1024
+    # A run's lease and its messages' visibility last lease_seconds and are renewed every heartbeat_seconds,
+    # so a killed worker's messages and runs come back within lease_seconds (see tasks/lease.py).
+    lease_seconds: int = 30
+    heartbeat_seconds: float = 10.0
+    max_lost_runs: int = 3
+    # A message is handed back (visible again at once) rather than started with less time than this left.
+    min_seconds_to_start: int = 75
 
 
 class SweeperSettings(CoreSettings):
     llm_tasks_queue_url: str
     gpu_tasks_queue_url: str
     sweep_grace_seconds: int = 60
+    max_lost_runs: int = 3
 
 
 SettingsT = TypeVar("SettingsT", bound=CoreSettings)

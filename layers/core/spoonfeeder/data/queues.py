@@ -1,8 +1,10 @@
-"""SQS access: send task messages, push a message's next delivery back.
+"""SQS access: send task messages, push a message's next delivery back, keep held messages hidden.
 
 Queue URLs come from the environment the template gives each function (no sqs:GetQueueUrl)."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from spoonfeeder.data.aws import client
 from spoonfeeder.models.messages import TaskMessage
@@ -15,9 +17,18 @@ def send_task(queue_url: str, message: TaskMessage) -> str:
     return str(sent["MessageId"])
 
 
+def _seconds(seconds: int) -> int:
+    return max(0, min(int(seconds), MAX_VISIBILITY_SECONDS))
+
+
 def delay_redelivery(queue_url: str, receipt_handle: str, seconds: int) -> None:
     """Make a received message come back after `seconds` (the backoff between attempts)."""
-    client("sqs").change_message_visibility(
-        QueueUrl=queue_url, ReceiptHandle=receipt_handle,
-        VisibilityTimeout=max(0, min(seconds, MAX_VISIBILITY_SECONDS)),
-    )
+    client("sqs").change_message_visibility(QueueUrl=queue_url, ReceiptHandle=receipt_handle,
+                                            VisibilityTimeout=_seconds(seconds))
+
+
+def keep_hidden(queue_url: str, receipt_handles: Sequence[str], seconds: int) -> None:
+    """Hide received messages for `seconds` more (the worker's heartbeat). One call per message: with one
+    message per invocation a batch call saves nothing, and it needs the same grant."""
+    for handle in receipt_handles:
+        delay_redelivery(queue_url, handle, seconds)

@@ -1,29 +1,41 @@
 """Tasks and their events in the single table.
 
-Every change of a task goes through `record`: the new task item and one event item are written in one
-transaction, guarded by the task's event counter (`seq`), so a racing writer can never slip in between the
-read and the write. The event's `seq` is the task's new counter value: 1, 2, 3 … with no gaps.
+Every change of a task goes through `record`: one transaction updates only the task attributes that changed
+(conditioned on the task's event counter `seq`, its status and attempt) and puts one event item. A writer
+that holds the task (a worker during its run) writes without reading first; a conflict makes it re-read and
+decide again. The event's `seq` is the task's new counter value: 1, 2, 3 … with no gaps.
+
+Item sizes: the request snapshot is stored once; when its JSON passes `inline_request_max_bytes` it goes to
+S3 (`requests/{owner}/{task_id}.json`) and the item keeps the key and size. Indexes: gsi1 (owner + created)
+projects only the list's fields; gsi3 (sparse, keys only) holds unfinished tasks under ACTIVE_SHARDS
+partition keys so no partition holds every live task.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from spoonfeeder import ids
+from spoonfeeder.data import storage
 from spoonfeeder.data.aws import client
 from spoonfeeder.data.items import from_item, to_item, to_value
 from spoonfeeder.models.events import Event, task_topic
-from spoonfeeder.models.tasks import Task, TaskFilters
+from spoonfeeder.models.tasks import Task, TaskFilters, TaskSummary
 
 TASK_SK = "TASK"
 EVENT_PREFIX = "EVENT#"
-ACTIVE = "ACTIVE"
+ACTIVE_SHARDS = 16
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 DELTA_TTL_SECONDS = 24 * 3600
+INLINE_REQUEST_MAX_BYTES = 64 * 1024
 _MAX_OPTIMISTIC_TRIES = 8
+# Attributes record() never rewrites: the key, the counter it bumps itself, and the immutable request.
+_NOT_DIFFED = frozenset({"id", "owner", "seq", "updated_at", "request_snapshot", "request_s3_key",
+                         "request_bytes", "created_at"})
 
 
 def task_key(task_id: str) -> dict[str, Any]:
@@ -32,6 +44,11 @@ def task_key(task_id: str) -> dict[str, Any]:
 
 def event_sk(seq: int) -> str:
     return f"{EVENT_PREFIX}{seq:010d}"
+
+
+def active_shard(task_id: str) -> str:
+    """The gsi3 partition of an unfinished task: ACTIVE#0 … ACTIVE#15, from a hash of its id."""
+    return f"ACTIVE#{int(hashlib.sha256(task_id.encode()).hexdigest()[:8], 16) % ACTIVE_SHARDS}"
 
 
 def _epoch_in(seconds: int) -> int:
@@ -51,12 +68,15 @@ class IdempotencyClaim:
         digest = hashlib.sha256(self.key.encode()).hexdigest()
         return f"IDEMP#{self.owner}#{digest}"
 
+    @property
+    def item_key(self) -> dict[str, Any]:
+        return {"pk": {"S": self.pk}, "sk": {"S": "IDEMP"}}
+
 
 @dataclass(frozen=True)
 class IdempotencyRecord:
     task_id: str
     request_hash: str
-    response: dict[str, Any] | None
 
 
 class IdempotencyKeyTaken(Exception):
@@ -64,13 +84,18 @@ class IdempotencyKeyTaken(Exception):
 
 
 class TaskStore:
-    def __init__(self, table_name: str) -> None:
+    def __init__(self, table_name: str, bucket_name: str | None = None, *,
+                 inline_request_max_bytes: int = INLINE_REQUEST_MAX_BYTES) -> None:
         self.table = table_name
+        self.bucket = bucket_name  # where large requests live; functions that never read them pass None
+        self.inline_request_max_bytes = inline_request_max_bytes
         self.ddb = client("dynamodb")
 
     # ------------------------------------------------------------------ items
     def _task_item(self, task: Task) -> dict[str, Any]:
         values = task.model_dump(mode="json")
+        if task.request_s3_key:
+            values.pop("request_snapshot")
         values.update(
             pk=f"TASK#{task.id}",
             sk=TASK_SK,
@@ -79,8 +104,13 @@ class TaskStore:
             gsi1sk=f"{task.created_at}#{task.id}",
         )
         if not task.status.terminal:
-            values.update(gsi3pk=ACTIVE, gsi3sk=f"{task.updated_at}#{task.id}")
+            values.update(gsi3pk=active_shard(task.id), gsi3sk=self._due(task))
         return to_item(values)
+
+    @staticmethod
+    def _due(task: Task) -> str:
+        """gsi3's sort key: the moment from which the sweeper's grace period counts for this task."""
+        return f"{task.due_at or task.updated_at}#{task.id}"
 
     def _event_item(self, task: Task, event: Event) -> dict[str, Any]:
         values = event.model_dump(mode="json")
@@ -90,17 +120,23 @@ class TaskStore:
         return to_item(values)
 
     @staticmethod
-    def new_event(task: Task, event_type: str, data: dict[str, Any]) -> Event:
+    def new_event(task: Task, event_type: str, data: dict[str, Any], *, seq: int | None = None) -> Event:
         return Event(
-            id=ids.new_id(), topic=task_topic(task.id), type=event_type, seq=task.seq,
+            id=ids.new_id(), topic=task_topic(task.id), type=event_type, seq=task.seq if seq is None else seq,
             task_id=task.id, at=task.updated_at, data=data,
         )
 
     # ------------------------------------------------------------------ reads
     def get(self, task_id: str) -> Task | None:
+        """The task as it is now (consistent read); a request kept in S3 is read back when a bucket is known."""
         got = self.ddb.get_item(TableName=self.table, Key=task_key(task_id), ConsistentRead=True)
         item = got.get("Item")
-        return Task.model_validate(from_item(item)) if item else None
+        if not item:
+            return None
+        task = Task.model_validate(from_item(item))
+        if task.request_s3_key and task.request_snapshot is None and self.bucket:
+            task.request_snapshot = storage.get_json(self.bucket, task.request_s3_key)
+        return task
 
     def events(self, task_id: str, *, after_seq: int = 0, limit: int = 100) -> tuple[list[Event], bool]:
         """Recorded events of a task after `after_seq`, in order; the flag says whether more follow."""
@@ -122,8 +158,8 @@ class TaskStore:
 
     def list_owned(
         self, owner: str, filters: TaskFilters, *, limit: int, start_key: dict[str, Any] | None
-    ) -> tuple[list[Task], dict[str, Any] | None]:
-        """The owner's tasks, newest first; returns the page and the key to continue after it (or None)."""
+    ) -> tuple[list[TaskSummary], dict[str, Any] | None]:
+        """The owner's tasks, newest first (gsi1's projected fields); the page and the key to continue after it."""
         key_cond = "gsi1pk = :o"
         values: dict[str, Any] = {":o": {"S": f"OWNER#{owner}"}}
         if filters.created_from and filters.created_to:
@@ -162,44 +198,48 @@ class TaskStore:
             exclusive_start = page.get("LastEvaluatedKey")
             if not exclusive_start:
                 break
-        tasks = [Task.model_validate(from_item(i)) for i in found[:limit]]
+        tasks = [TaskSummary.model_validate(from_item(i)) for i in found[:limit]]
         if len(found) <= limit:
             return tasks, None
         last = found[limit - 1]
         return tasks, {k: last[k] for k in ("pk", "sk", "gsi1pk", "gsi1sk")}
 
-    def active_ids(self, *, updated_before: str) -> list[str]:
-        """Ids of unfinished tasks last changed before `updated_before` (the sparse gsi3), oldest first."""
+    def active_ids(self, *, due_before: str) -> list[str]:
+        """Ids of unfinished tasks whose gsi3 moment (last status change, or due time) is before
+        `due_before`, from every shard of the sparse gsi3."""
         found: list[str] = []
-        query: dict[str, Any] = {
-            "TableName": self.table, "IndexName": "gsi3", "KeyConditionExpression": "gsi3pk = :a AND gsi3sk < :t",
-            "ExpressionAttributeValues": {":a": {"S": ACTIVE}, ":t": {"S": updated_before}},
-        }
-        while True:
-            page = self.ddb.query(**query)
-            found.extend(i["pk"]["S"].removeprefix("TASK#") for i in page["Items"])
-            if "LastEvaluatedKey" not in page:
-                return found
-            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        for shard in range(ACTIVE_SHARDS):
+            query: dict[str, Any] = {
+                "TableName": self.table, "IndexName": "gsi3", "KeyConditionExpression": "gsi3pk = :a AND gsi3sk < :t",
+                "ExpressionAttributeValues": {":a": {"S": f"ACTIVE#{shard}"}, ":t": {"S": due_before}},
+            }
+            while True:
+                page = self.ddb.query(**query)
+                found.extend(i["pk"]["S"].removeprefix("TASK#") for i in page["Items"])
+                if "LastEvaluatedKey" not in page:
+                    break
+                query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return found
 
     def idempotency(self, claim: IdempotencyClaim) -> IdempotencyRecord | None:
-        got = self.ddb.get_item(
-            TableName=self.table, Key={"pk": {"S": claim.pk}, "sk": {"S": "IDEMP"}}, ConsistentRead=True
-        )
+        got = self.ddb.get_item(TableName=self.table, Key=claim.item_key, ConsistentRead=True)
         if "Item" not in got:
             return None
         item = from_item(got["Item"])
-        return IdempotencyRecord(item["task_id"], item["request_hash"], item.get("response"))
+        return IdempotencyRecord(item["task_id"], item["request_hash"])
 
     # ------------------------------------------------------------------ writes
-    def create(self, task: Task, event_type: str, data: dict[str, Any], claim: IdempotencyClaim | None) -> Event:
-        """Write a new task (seq 1) with its first event; claim the Idempotency-Key in the same transaction."""
-        task.seq = 1
-        event = self.new_event(task, event_type, data)
+    def create(self, task: Task, events: Sequence[tuple[str, dict[str, Any]]],
+               claim: IdempotencyClaim | None) -> list[Event]:
+        """Write a new task with its first events (seq 1, 2, …) and the Idempotency-Key claim, in one
+        transaction. A request snapshot too large for the item is put in S3 first."""
+        self._place_request(task)
+        task.seq = len(events)
+        recorded = [self.new_event(task, kind, data, seq=i) for i, (kind, data) in enumerate(events, start=1)]
         writes: list[dict[str, Any]] = [
             {"Put": {"TableName": self.table, "Item": self._task_item(task),
                      "ConditionExpression": "attribute_not_exists(pk)"}},
-            {"Put": {"TableName": self.table, "Item": self._event_item(task, event)}},
+            *({"Put": {"TableName": self.table, "Item": self._event_item(task, e)}} for e in recorded),
         ]
         if claim:  # first: the condition most likely to fail is checked before anything is written
             writes.insert(0, {"Put": {
@@ -211,19 +251,38 @@ class TaskStore:
             }})
         try:
             self.ddb.transact_write_items(TransactItems=writes)
-        except self.ddb.exceptions.TransactionCanceledException as exc:
-            reasons = exc.response.get("CancellationReasons", [])
-            if claim and reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
-                raise IdempotencyKeyTaken from exc
+        except Exception as exc:
+            self._drop_request(task)
+            if isinstance(exc, self.ddb.exceptions.TransactionCanceledException):
+                reasons = exc.response.get("CancellationReasons", [])
+                if claim and reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
+                    raise IdempotencyKeyTaken from exc
             raise
-        return event
+        return recorded
 
-    def remember_response(self, claim: IdempotencyClaim, response: dict[str, Any]) -> None:
-        self.ddb.update_item(
-            TableName=self.table, Key={"pk": {"S": claim.pk}, "sk": {"S": "IDEMP"}},
-            UpdateExpression="SET #r = :r", ExpressionAttributeNames={"#r": "response"},
-            ExpressionAttributeValues={":r": to_value(response)},
-        )
+    def discard_created(self, task: Task, claim: IdempotencyClaim | None) -> None:
+        """Undo `create` (its queue message could not be sent): the task, its first events, the claim and
+        any S3 copy of the request go. The keys are known, so nothing is read first."""
+        keys = [task_key(task.id), *({"pk": {"S": f"TASK#{task.id}"}, "sk": {"S": event_sk(n)}}
+                                     for n in range(1, task.seq + 1))]
+        if claim:
+            keys.append(claim.item_key)
+        self._delete_keys(keys)
+        self._drop_request(task)
+
+    def _place_request(self, task: Task) -> None:
+        body = json.dumps(task.request_snapshot, ensure_ascii=False, separators=(",", ":")).encode()
+        task.request_bytes = len(body)
+        if len(body) <= self.inline_request_max_bytes:
+            return
+        if not self.bucket:
+            raise RuntimeError("a large request needs the bucket, and this store has none")
+        task.request_s3_key = storage.request_key(task.owner, task.id)
+        storage.put_json_bytes(self.bucket, task.request_s3_key, body)
+
+    def _drop_request(self, task: Task) -> None:
+        if task.request_s3_key and self.bucket:
+            storage.delete(self.bucket, task.request_s3_key)
 
     def record(
         self,
@@ -232,40 +291,88 @@ class TaskStore:
         data: dict[str, Any],
         *,
         change: Callable[[Task], Task | None],
+        current: Task | None = None,
     ) -> tuple[Task, Event] | None:
-        """Apply `change` to the current task and record `event_type`, atomically.
+        """Apply `change` to the task and record `event_type`, atomically; returns the new task and event.
 
-        `change` gets a copy of the current task and returns the new task, or None when the change does not
-        apply to the task as it now is (wrong status, other attempt …); then nothing is written and None is
-        returned. A concurrent writer makes the transaction fail on `seq`; the change is then re-evaluated on
-        the fresh task.
+        `change` gets a copy of the task and returns the new task, or None when the change does not apply to
+        the task as it now is (wrong status, other attempt …); then nothing is written and None is returned.
+        `current` is the task as the caller holds it (a worker during its run): then nothing is read before
+        the write. Only changed attributes are written, conditioned on `seq`, status and attempt; when another
+        writer got there first, the task is read again and the change decided again.
         """
+        held = current
         for _ in range(_MAX_OPTIMISTIC_TRIES):
-            current = self.get(task_id)
-            if current is None:
-                return None
-            updated = change(current.model_copy(deep=True))
+            if held is None:
+                held = self.get(task_id)
+                if held is None:
+                    return None
+            updated = change(held.model_copy(deep=True))
             if updated is None:
                 return None
-            updated.seq = current.seq + 1
+            updated.seq = held.seq + 1
             updated.updated_at = ids.now_iso()
             event = self.new_event(updated, event_type, data)
             try:
                 self.ddb.transact_write_items(TransactItems=[
-                    {"Put": {"TableName": self.table, "Item": self._task_item(updated),
-                             "ConditionExpression": "#seq = :seq",
-                             "ExpressionAttributeNames": {"#seq": "seq"},
-                             "ExpressionAttributeValues": {":seq": {"N": str(current.seq)}}}},
+                    {"Update": self._update(held, updated)},
                     {"Put": {"TableName": self.table, "Item": self._event_item(updated, event),
                              "ConditionExpression": "attribute_not_exists(pk)"}},
                 ])
             except self.ddb.exceptions.TransactionCanceledException:
+                held = None  # someone else wrote: read again and decide again
                 continue
             return updated, event
         raise RuntimeError(f"task {task_id}: too much contention to record {event_type}")
 
+    def _update(self, held: Task, updated: Task) -> dict[str, Any]:
+        """The UpdateItem of `held` → `updated`: only the attributes that differ, plus seq and updated_at."""
+        before, after = held.model_dump(mode="json"), updated.model_dump(mode="json")
+        sets = {"seq": after["seq"], "updated_at": after["updated_at"]}
+        removes: list[str] = []
+        for name, value in after.items():
+            if name in _NOT_DIFFED or value == before.get(name):
+                continue
+            if value is None:
+                removes.append(name)
+            else:
+                sets[name] = value
+        if updated.status is not held.status or updated.due_at != held.due_at:
+            if updated.status.terminal:
+                removes += ["gsi3pk", "gsi3sk"]
+            else:
+                sets.update(gsi3pk=active_shard(updated.id), gsi3sk=self._due(updated))
+        names = {f"#{n}": n for n in (*sets, *removes, "status", "attempt")}
+        values = {f":{n}": to_value(v) for n, v in sets.items()}
+        values.update({":was_seq": {"N": str(held.seq)}, ":was_status": {"S": str(held.status)},
+                       ":was_attempt": {"N": str(held.attempt)}})
+        expression = "SET " + ", ".join(f"#{n} = :{n}" for n in sets)
+        if removes:
+            expression += " REMOVE " + ", ".join(f"#{n}" for n in removes)
+        return {
+            "TableName": self.table, "Key": task_key(held.id), "UpdateExpression": expression,
+            "ConditionExpression": "#seq = :was_seq AND #status = :was_status AND #attempt = :was_attempt",
+            "ExpressionAttributeNames": names, "ExpressionAttributeValues": values,
+        }
+
+    def renew_lease(self, task_id: str, *, lease_owner: str, attempt: int, until: str) -> bool:
+        """Extend a run's lease, only while it is still that run's and not yet over; no event, no seq.
+
+        An expired lease is never revived, so a worker that found it expired may take the run over."""
+        try:
+            self.ddb.update_item(
+                TableName=self.table, Key=task_key(task_id), UpdateExpression="SET #l = :until",
+                ConditionExpression="#o = :owner AND #l > :now AND #s = :running AND #a = :attempt",
+                ExpressionAttributeNames={"#l": "lease_until", "#o": "lease_owner", "#s": "status", "#a": "attempt"},
+                ExpressionAttributeValues={":until": {"S": until}, ":owner": {"S": lease_owner},
+                                           ":now": {"S": ids.now_iso()}, ":running": {"S": "running"},
+                                           ":attempt": {"N": str(attempt)}})
+        except self.ddb.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
     def delete(self, task: Task) -> None:
-        """Delete a task and every event it recorded."""
+        """Delete a task, every event it recorded, and its request in S3."""
         keys = [task_key(task.id)]
         start: dict[str, Any] | None = None
         while True:
@@ -281,10 +388,11 @@ class TaskStore:
             start = page.get("LastEvaluatedKey")
             if not start:
                 break
+        self._delete_keys(keys)
+        self._drop_request(task)
+
+    def _delete_keys(self, keys: list[dict[str, Any]]) -> None:
         for i in range(0, len(keys), 25):
             pending = {self.table: [{"DeleteRequest": {"Key": k}} for k in keys[i:i + 25]]}
             while pending:
                 pending = self.ddb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
-
-    def forget_idempotency(self, claim: IdempotencyClaim) -> None:
-        self.ddb.delete_item(TableName=self.table, Key={"pk": {"S": claim.pk}, "sk": {"S": "IDEMP"}})

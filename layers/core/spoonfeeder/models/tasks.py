@@ -90,12 +90,17 @@ class TaskResult(BaseModel):
     text: str | None = None
     text_s3_key: str | None = Field(default=None, description="Set instead of text when the text is large.")
     chars: int = 0
+    bytes: int = Field(default=0, description="Size of the text in UTF-8 bytes.")
     usage: Usage | None = None
     finish_reason: str | None = None
 
 
 class Task(BaseModel):
-    """A task as stored (one table item); `seq` is the per-task event counter, `lease_until` a run lease."""
+    """A task as stored (one table item); `seq` is the per-task event counter, `lease_until` a run lease.
+
+    The request is stored once, in `request_snapshot`; when its JSON is large it lives in S3 at
+    `request_s3_key` instead, and the item keeps only the key and its size (`request_bytes`).
+    """
 
     model_config = ConfigDict(validate_assignment=True)
 
@@ -106,9 +111,9 @@ class Task(BaseModel):
     model: str
     name: str | None = None
     status: TaskStatus
-    input: dict[str, Any]
-    options: dict[str, Any] = Field(default_factory=dict)
-    request_snapshot: dict[str, Any]
+    request_snapshot: dict[str, Any] | None = None
+    request_s3_key: str | None = None
+    request_bytes: int = 0
     attempt: int = 1
     seq: int = 0
     result: TaskResult | None = None
@@ -118,11 +123,31 @@ class Task(BaseModel):
     updated_at: str
     started_at: str | None = None
     completed_at: str | None = None
+    # When the sweeper should look again if nothing happens (a retry's backoff end, a re-send's grace end).
+    due_at: str | None = None
+    resends: int = 0
     lease_until: str | None = None
+    lease_owner: str | None = None
+    lost_runs: int = 0
+
+
+class TaskSummary(BaseModel):
+    """A task as GET /api/tasks lists it: only what the owner index (gsi1) projects, no request or result."""
+
+    id: str
+    type: TaskType
+    provider: Provider
+    model: str
+    name: str | None = None
+    status: TaskStatus
+    attempt: int = 1
+    error: TaskError | None = None
+    created_at: str
+    completed_at: str | None = None
 
 
 class TaskView(BaseModel):
-    """A task as the API shows it to its owner."""
+    """A task as the API shows it to its owner; `input` and `options` are read from the request snapshot."""
 
     id: str
     type: TaskType
@@ -132,9 +157,10 @@ class TaskView(BaseModel):
     status: TaskStatus
     input: dict[str, Any]
     options: dict[str, Any]
-    request_snapshot: dict[str, Any]
+    request_snapshot: dict[str, Any] | None
     attempt: int
     last_seq: int
+    lost_runs: int = 0
     result: TaskResult | None
     error: TaskError | None
     metadata: dict[str, Any]
@@ -145,8 +171,16 @@ class TaskView(BaseModel):
 
     @classmethod
     def of(cls, task: Task) -> TaskView:
-        data = task.model_dump(exclude={"owner", "seq", "lease_until"})
-        return cls(**data, last_seq=task.seq)
+        data = task.model_dump(exclude={"owner", "seq", "lease_until", "lease_owner", "request_s3_key",
+                                        "request_bytes", "due_at", "resends"})
+        snapshot = task.request_snapshot or {}
+        given: dict[str, Any] = {}
+        for message in snapshot.get("messages", []):
+            if message.get("role") == "system":
+                given["system"] = message.get("content")
+            elif message.get("role") == "user":
+                given["prompt"] = message.get("content")
+        return cls(**data, input=given, options=snapshot.get("options", {}), last_seq=task.seq)
 
 
 class TaskFilters(BaseModel):

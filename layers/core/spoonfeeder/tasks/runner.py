@@ -1,15 +1,20 @@
-"""Running one delivery of a text task: start, stream, finish — or retry, fail, or skip.
+"""Running one delivery of a text task: start, stream, finish — or retry, fail, wait, or skip.
 
 A delivery may start the task only if it carries the task's current attempt and the status allows it
-(queued, retrying, or running with an expired lease). So a duplicate delivery, a message of an older
-attempt, or a cancelled task runs nothing and the message is simply acknowledged.
+(queued, retrying, or running with an expired lease). A duplicate delivery, a message of an older attempt
+or a cancelled task runs nothing and the message is acknowledged; a delivery that finds another worker's
+run under a live lease comes back when that lease ends (so a lost run never depends on the sweeper).
+
+The run holds its task: every write during the run (started, deltas, completed …) is one UpdateItem of the
+changed attributes plus the event, without a read first; only a conflict (a cancel) makes it read again.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -23,16 +28,18 @@ from spoonfeeder.models.tasks import Task, TaskStatus
 from spoonfeeder.providers import credentials, registry
 from spoonfeeder.providers.base import Credentials, ProviderError, TextRequest, TextResult
 from spoonfeeder.settings import WorkerSettings
-from spoonfeeder.tasks import dispatch
 from spoonfeeder.tasks.deltas import DeltaCoalescer, TaskNoLongerRunning
+from spoonfeeder.tasks.lease import fail_worker_lost, lease_end, out_of_lost_runs
 from spoonfeeder.tasks.retry import backoff_seconds
-from spoonfeeder.tasks.state import can_start, transition
+from spoonfeeder.tasks.state import can_start, is_takeover, lease_held, transition
 
 logger = Logger(child=True)
 
+ERROR_MESSAGE_MAX_CHARS = 1000  # provider messages can be long; the item and its events stay small
+
 
 class RetryLater(Exception):
-    """The delivery failed in a retryable way; its message comes back after the backoff."""
+    """The delivery must come back later (a retryable failure, or another run's live lease)."""
 
 
 @dataclass(frozen=True)
@@ -40,13 +47,26 @@ class Delivery:
     message: TaskMessage
     receive_count: int
     postpone: Callable[[int], None]  # make this message come back after N seconds
+    track: Callable[[Task | None], None] = lambda task: None  # the run whose lease the heartbeat renews
+
+
+@dataclass
+class Run:
+    """One run of a task by this worker: the task as last written, and the lease it holds."""
+
+    task: Task
+    lease_owner: str
+    attempt: int
+
+    def mine(self, task: Task) -> bool:
+        return (task.status is TaskStatus.RUNNING and task.attempt == self.attempt
+                and task.lease_owner == self.lease_owner)
 
 
 @dataclass
 class TextTaskRunner:
     store: TaskStore
     settings: WorkerSettings
-    lease_seconds: int
 
     def run(self, delivery: Delivery) -> str:
         """Process one delivery; returns what happened. Raises RetryLater when the message must return."""
@@ -55,120 +75,168 @@ class TextTaskRunner:
         if task is None or task.owner != message.owner:
             logger.warning("no such task for message; dropped", extra={"task_id": message.task_id})
             return "missing"
-        if task.status is TaskStatus.PENDING and task.attempt == message.attempt:
-            # The message overtook its sender's mark (send, then mark): the delivery proves it was sent.
-            task = dispatch.mark_queued(self.store, task, by="worker")
-        if not can_start(task, attempt=message.attempt, now_iso=ids.now_iso()):
+        now = ids.now()
+        if lease_held(task, attempt=message.attempt, now_iso=ids.iso(now)):
+            wait = _seconds_until(task.lease_until or "", now) + 1
+            logger.info("run under way elsewhere; delivery waits for its lease", extra={"task_id": task.id})
+            delivery.postpone(wait)
+            raise RetryLater("LEASE_HELD")
+        if not can_start(task, attempt=message.attempt, now_iso=ids.iso(now)):
             logger.info("delivery skipped", extra={"task_id": task.id, "status": str(task.status)})
             return "skipped"
+        if is_takeover(task) and out_of_lost_runs(task, self.settings.max_lost_runs):
+            fail_worker_lost(self.store, task, max_lost_runs=self.settings.max_lost_runs, by="worker")
+            return "failed"
         try:
             creds = credentials.resolve(self.settings.provider_secret_arn, task.provider)
         except ProviderError as err:
-            return self._fail(task, err, message.attempt)
-        started = self._start(task, message.attempt, creds)
-        if started is None:
+            return self._fail_unstarted(task, err, message.attempt)
+        run = self._start(task, message.attempt, creds)
+        if run is None:
             return "skipped"
+        delivery.track(run.task)
         try:
-            result = self._generate(started, creds)
+            return self._run(run, creds, delivery)
+        finally:
+            delivery.track(None)
+
+    def _run(self, run: Run, creds: Credentials, delivery: Delivery) -> str:
+        try:
+            result = self._generate(run, creds)
         except TaskNoLongerRunning:
-            logger.info("task left running while streaming; stopped", extra={"task_id": task.id})
+            logger.info("task left running while streaming; stopped", extra={"task_id": run.task.id})
             return "stopped"
         except ProviderError as err:
             if not err.retryable:
-                return self._fail(started, err, message.attempt)
-            self._retry(started, err, delivery)
+                return self._fail(run, err)
+            self._retry(run, err, delivery)
             raise RetryLater(err.code) from err
         except Exception as exc:  # a bug or an unexpected SDK failure: retried, then dead-lettered
-            logger.exception("unexpected failure running task", extra={"task_id": task.id})
-            self._retry(started, ProviderError("INTERNAL_ERROR", type(exc).__name__, retryable=True), delivery)
+            logger.exception("unexpected failure running task", extra={"task_id": run.task.id})
+            self._retry(run, ProviderError("INTERNAL_ERROR", type(exc).__name__, retryable=True), delivery)
             raise RetryLater("INTERNAL_ERROR") from exc
-        return self._complete(started, result)
+        return self._complete(run, result)
 
-    # ------------------------------------------------------------------ steps
-    def _start(self, task: Task, attempt: int, creds: Credentials) -> Task | None:
+    # ------------------------------------------------------------------ writes of the run
+    def _write(self, run: Run, event_type: str, data: dict[str, Any], updates: dict[str, Any] | None = None,
+               to: TaskStatus | None = None) -> bool:
+        """Record an event of this run (with a status move `to`, or none): only while the run is still ours."""
+        if to is None:
+            def change(current: Task) -> Task | None:
+                return current if run.mine(current) else None
+        else:
+            change = transition(to, now_iso=ids.now_iso(), updates=updates, guard=run.mine)
+        moved = self.store.record(run.task.id, event_type, data, change=change, current=run.task)
+        if moved is None:
+            return False
+        run.task = moved[0]
+        return True
+
+    def _start(self, task: Task, attempt: int, creds: Credentials) -> Run | None:
         now = ids.now()
         metadata = dict(task.metadata)
         if creds.simulated:
             logger.warning("SIMULATED provider answers this task (local cloud offline mode)",
                            extra={"task_id": task.id, "provider": str(task.provider)})
             metadata["simulated"] = True
-        change = transition(
-            TaskStatus.RUNNING, now_iso=ids.iso(now),
-            updates={"started_at": task.started_at or ids.iso(now), "metadata": metadata,
-                     "lease_until": ids.iso(now + timedelta(seconds=self.lease_seconds))},
-            guard=lambda t: t.attempt == attempt,
-        )
-        moved = self.store.record(task.id, EventType.STARTED, {"attempt": attempt}, change=change)
-        return moved[0] if moved else None
+        lease_owner = ids.new_id()
+        updates: dict[str, Any] = {
+            "started_at": task.started_at or ids.iso(now), "metadata": metadata, "due_at": None,
+            "lease_until": lease_end(self.settings.lease_seconds), "lease_owner": lease_owner}
+        data: dict[str, Any] = {"attempt": attempt}
+        if is_takeover(task):
+            updates["lost_runs"] = task.lost_runs + 1
+            data["took_over"] = True
+        change = transition(TaskStatus.RUNNING, now_iso=ids.iso(now), updates=updates,
+                            guard=lambda t: t.attempt == attempt)
+        moved = self.store.record(task.id, EventType.STARTED, data, change=change, current=task)
+        return Run(moved[0], lease_owner, attempt) if moved else None
 
-    def _generate(self, task: Task, creds: Credentials) -> TextResult:
-        snapshot = task.request_snapshot
+    def _generate(self, run: Run, creds: Credentials) -> TextResult:
+        snapshot = run.task.request_snapshot or {}
         request = TextRequest(model=snapshot["model"], messages=snapshot["messages"],
                               options=snapshot.get("options", {}))
-        provider = registry.text_provider(task.provider, creds, timeout=self.settings.provider_timeout_seconds)
-        coalescer = DeltaCoalescer(lambda text, index: self._delta(task, text, index),
-                                   interval=self.settings.delta_flush_seconds)
+        provider = registry.text_provider(run.task.provider, creds, timeout=self.settings.provider_timeout_seconds)
+        coalescer = DeltaCoalescer(
+            lambda text, index: self._write(run, EventType.DELTA, {"text": text, "index": index}),
+            interval=self.settings.delta_flush_seconds)
         result = provider.stream(request, coalescer.add)
         coalescer.flush()
         return result
 
-    def _delta(self, task: Task, text: str, index: int) -> bool:
-        def still_running(current: Task) -> Task | None:
-            ok = current.status is TaskStatus.RUNNING and current.attempt == task.attempt
-            return current if ok else None
-
-        return self.store.record(task.id, EventType.DELTA, {"text": text, "index": index},
-                                 change=still_running) is not None
-
-    def _retry(self, task: Task, err: ProviderError, delivery: Delivery) -> None:
+    def _retry(self, run: Run, err: ProviderError, delivery: Delivery) -> None:
         delay = backoff_seconds(delivery.receive_count, base=self.settings.retry_base_seconds,
                                 cap=self.settings.retry_max_seconds, retry_after=err.retry_after)
         last = delivery.receive_count >= self.settings.max_receive_count
-        error = {"code": err.code, "message": err.message, "retryable": True}
-        change = transition(TaskStatus.RETRYING, now_iso=ids.now_iso(),
-                            updates={"error": error, "lease_until": None},
-                            guard=lambda t: t.attempt == task.attempt)
-        data = {"attempt": task.attempt, "delivery": delivery.receive_count, "error": error,
-                "retry_in_seconds": 0 if last else delay, "final": last}
-        if self.store.record(task.id, EventType.RETRYING, data, change=change) is None:
+        wait = 0 if last else delay
+        error = _error(err, retryable=True)
+        data = {"attempt": run.attempt, "delivery": delivery.receive_count, "error": error,
+                "retry_in_seconds": wait, "final": last}
+        updates = {"error": error, "lease_until": None, "lease_owner": None, "due_at": lease_end(wait)}
+        if not self._write(run, EventType.RETRYING, data, updates, to=TaskStatus.RETRYING):
             return
-        logger.info("retrying later", extra={"task_id": task.id, "code": err.code, "delay": delay})
+        logger.info("retrying later", extra={"task_id": run.task.id, "code": err.code, "delay": delay})
         # The last delivery comes straight back so SQS dead-letters it and the task fails promptly.
-        delivery.postpone(0 if last else delay)
+        delivery.postpone(wait)
 
-    def _fail(self, task: Task, err: ProviderError, attempt: int) -> str:
-        error = {"code": err.code, "message": err.message, "retryable": False}
+    def _fail(self, run: Run, err: ProviderError) -> str:
+        error = _error(err, retryable=False)
+        self._write(run, EventType.FAILED, {"error": error}, to=TaskStatus.FAILED,
+                    updates={"error": error, "completed_at": ids.now_iso(), "lease_until": None,
+                             "lease_owner": None})
+        logger.info("task failed", extra={"task_id": run.task.id, "code": err.code})
+        return "failed"
+
+    def _fail_unstarted(self, task: Task, err: ProviderError, attempt: int) -> str:
+        error = _error(err, retryable=False)
         change = transition(TaskStatus.FAILED, now_iso=ids.now_iso(),
-                            updates={"error": error, "completed_at": ids.now_iso(), "lease_until": None},
+                            updates={"error": error, "completed_at": ids.now_iso(), "lease_until": None,
+                                     "lease_owner": None},
                             guard=lambda t: t.attempt == attempt)
-        self.store.record(task.id, EventType.FAILED, {"error": error}, change=change)
+        self.store.record(task.id, EventType.FAILED, {"error": error}, change=change, current=task)
         logger.info("task failed", extra={"task_id": task.id, "code": err.code})
         return "failed"
 
-    def _complete(self, task: Task, result: TextResult) -> str:
-        stored: dict[str, Any] = {"chars": len(result.text), "usage": result.usage,
+    def _complete(self, run: Run, result: TextResult) -> str:
+        size = len(result.text.encode("utf-8", "surrogatepass"))
+        stored: dict[str, Any] = {"chars": len(result.text), "bytes": size, "usage": result.usage,
                                   "finish_reason": result.finish_reason}
-        if len(result.text) > self.settings.inline_result_max_chars:
-            key = storage.output_key(task.owner, task.id, f"attempt-{task.attempt}.txt")
+        if size > self.settings.inline_result_max_bytes:
+            key = storage.output_key(run.task.owner, run.task.id, f"attempt-{run.attempt}.txt")
             storage.put_text(self.settings.bucket_name, key, result.text)
             stored["text_s3_key"] = key
         else:
             stored["text"] = result.text
-        change = transition(TaskStatus.SUCCEEDED, now_iso=ids.now_iso(),
-                            updates={"result": stored, "error": None, "completed_at": ids.now_iso(),
-                                     "lease_until": None},
-                            guard=lambda t: t.attempt == task.attempt)
-        done = self.store.record(task.id, EventType.COMPLETED, {"result": stored}, change=change)
+        done = self._write(run, EventType.COMPLETED, {"result": stored}, to=TaskStatus.SUCCEEDED,
+                           updates={"result": stored, "error": None, "completed_at": ids.now_iso(),
+                                    "lease_until": None, "lease_owner": None})
         return "succeeded" if done else "stopped"
 
 
+def _error(err: ProviderError, *, retryable: bool) -> dict[str, Any]:
+    return {"code": err.code, "message": err.message[:ERROR_MESSAGE_MAX_CHARS], "retryable": retryable}
+
+
+def _seconds_until(iso_moment: str, now: datetime) -> int:
+    try:
+        end = datetime.fromisoformat(iso_moment.replace("Z", "+00:00"))
+    except ValueError:
+        return 0
+    return max(0, math.ceil((end - now).total_seconds()))
+
+
 def fail_exhausted(store: TaskStore, message: TaskMessage) -> bool:
-    """A dead-lettered message: its task ran out of attempts. Fails it, unless it already finished."""
+    """A dead-lettered message: its task ran out of attempts. Fails it, unless it already finished or a run
+    of it is under way under a live lease (that run finishes it; the sweeper recovers it if it is lost)."""
     current = store.get(message.task_id)
-    last = current.error.code if current and current.error else None
+    if current is None or lease_held(current, attempt=message.attempt, now_iso=ids.now_iso()):
+        return False
+    last = current.error.code if current.error else None
     error = {"code": "RETRIES_EXHAUSTED", "retryable": False,
              "message": "gave up: every delivery of this attempt failed" + (f" (last error: {last})" if last else "")}
     change = transition(TaskStatus.FAILED, now_iso=ids.now_iso(),
-                        updates={"error": error, "completed_at": ids.now_iso(), "lease_until": None},
+                        updates={"error": error, "completed_at": ids.now_iso(), "lease_until": None,
+                                 "lease_owner": None},
                         guard=lambda t: t.attempt == message.attempt and t.owner == message.owner)
-    return store.record(message.task_id, EventType.FAILED, {"error": error}, change=change) is not None
+    return store.record(message.task_id, EventType.FAILED, {"error": error}, change=change,
+                        current=current) is not None

@@ -6,6 +6,7 @@ Every read checks the owner; another user's task is "not found", never "forbidde
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +16,7 @@ from spoonfeeder import ids
 from spoonfeeder.data.task_store import IdempotencyClaim, IdempotencyKeyTaken, TaskStore
 from spoonfeeder.errors import Conflict, NotFound, PayloadTooLarge, ServiceUnavailable, Unprocessable
 from spoonfeeder.models.events import Event, EventType
-from spoonfeeder.models.tasks import Task, TaskCreate, TaskFilters, TaskStatus, TaskView
+from spoonfeeder.models.tasks import Task, TaskCreate, TaskFilters, TaskStatus, TaskSummary, TaskView
 from spoonfeeder.tasks import cursor, dispatch, routing
 from spoonfeeder.tasks.snapshot import text_snapshot
 from spoonfeeder.tasks.state import CANCELLABLE, EVENT_OF, RETRYABLE_BY_USER, transition
@@ -33,13 +34,16 @@ class Created:
 class TaskService:
     store: TaskStore
     queue_urls: dict[routing.Lane, str]
-    max_prompt_chars: int
+    max_prompt_bytes: int
 
     # ------------------------------------------------------------------ create
     def create(self, owner: str, body: TaskCreate, *, idempotency_key: str | None, trace_id: str | None) -> Created:
-        if len(body.prompt) > self.max_prompt_chars:
-            raise PayloadTooLarge(f"prompt is longer than {self.max_prompt_chars} characters",
-                                  details={"limit": self.max_prompt_chars, "length": len(body.prompt)})
+        """One transaction (the task already queued, its created and queued events, the key's claim), then
+        one send. The answer is built from what was written; nothing is read back."""
+        size = len(body.prompt.encode("utf-8", "surrogatepass"))
+        if size > self.max_prompt_bytes:
+            raise PayloadTooLarge(f"prompt is larger than {self.max_prompt_bytes} bytes of UTF-8",
+                                  details={"limit_bytes": self.max_prompt_bytes, "bytes": size})
         lane = routing.ensure_runnable(body.type, body.provider)
         claim = None
         if idempotency_key:
@@ -52,12 +56,12 @@ class TaskService:
         at = ids.now_iso()
         task = Task(
             id=ids.new_id(), owner=owner, type=body.type, provider=body.provider, model=model, name=body.name,
-            status=TaskStatus.PENDING, input=body.model_dump(include={"prompt", "system"}, exclude_none=True),
-            options=body.options.model_dump(exclude_none=True), request_snapshot=text_snapshot(body, model),
-            created_at=at, updated_at=at,
+            status=TaskStatus.QUEUED, request_snapshot=text_snapshot(body, model), created_at=at, updated_at=at,
         )
+        first = [(EventType.CREATED, self._summary(task)),
+                 (EventType.QUEUED, {"attempt": task.attempt, "by": "api", "lane": str(lane)})]
         try:
-            self.store.create(task, EventType.CREATED, self._summary(task), claim)
+            self.store.create(task, first, claim)
         except IdempotencyKeyTaken as taken:
             assert claim is not None
             earlier = self._replay(owner, claim)
@@ -65,45 +69,32 @@ class TaskService:
                 return earlier
             raise Conflict("a request with this Idempotency-Key is in progress",
                            code="IDEMPOTENCY_IN_PROGRESS") from taken
-        queued = self._enqueue(task, lane, trace_id=trace_id, on_failure="delete", claim=claim)
-        view = TaskView.of(queued).model_dump(mode="json")
-        if claim:
-            self.store.remember_response(claim, view)
-        return Created(view, replayed=False)
+        # The user never saw this task: if it cannot be queued it is deleted (claim included, so the same
+        # Idempotency-Key can be sent again), rather than left failed in their history.
+        self._send(task, trace_id, undo=lambda: self.store.discard_created(task, claim))
+        return Created(TaskView.of(task).model_dump(mode="json"), replayed=False)
 
     def _replay(self, owner: str, claim: IdempotencyClaim) -> Created | None:
+        """The task an earlier request with this key created, as it is now (the claim keeps its id)."""
         record = self.store.idempotency(claim)
         if record is None:
             return None
         if record.request_hash != claim.request_hash:
             raise Unprocessable("this Idempotency-Key was used with a different request",
                                 code="IDEMPOTENCY_KEY_REUSED")
-        if record.response is not None:
-            return Created(record.response, replayed=True)
         task = self.store.get(record.task_id)
         if task is None or task.owner != owner:
             return None
         return Created(TaskView.of(task).model_dump(mode="json"), replayed=True)
 
-    def _enqueue(
-        self, task: Task, lane: routing.Lane, *, trace_id: str | None, on_failure: str,
-        claim: IdempotencyClaim | None = None,
-    ) -> Task:
-        """Send the task's message, then mark it queued; a failed send undoes the attempt and answers 503."""
+    def _send(self, task: Task, trace_id: str | None, *, undo: Callable[[], object]) -> None:
+        """Send the task's message; when SQS refuses, `undo` the write and answer 503."""
         try:
             dispatch.send(self.queue_urls, task, trace_id=trace_id)
         except Exception as exc:
-            logger.exception("queue send failed", extra={"task_id": task.id, "lane": str(lane)})
-            if on_failure == "delete":
-                self.store.delete(task)
-                if claim:
-                    self.store.forget_idempotency(claim)
-            else:
-                error = {"code": "QUEUE_UNAVAILABLE", "message": "the task queue is unavailable"}
-                self._move(task.id, TaskStatus.FAILED, {"error": error}, updates={"error": error})
+            logger.exception("queue send failed", extra={"task_id": task.id})
+            undo()
             raise ServiceUnavailable("the task queue is unavailable; nothing was queued, try again") from exc
-        # A cancel can land between send and mark; the worker then skips the message.
-        return dispatch.mark_queued(self.store, task, by="api", lane=lane)
 
     # ------------------------------------------------------------------ reads
     def get(self, owner: str, task_id: str) -> Task:
@@ -112,7 +103,9 @@ class TaskService:
             raise NotFound(f"task {task_id} not found")
         return task
 
-    def list(self, owner: str, filters: TaskFilters, *, limit: int, after: str | None) -> tuple[list[Task], str | None]:
+    def list(
+        self, owner: str, filters: TaskFilters, *, limit: int, after: str | None,
+    ) -> tuple[list[TaskSummary], str | None]:
         tasks, last_key = self.store.list_owned(owner, filters, limit=limit,
                                                 start_key=cursor.decode(after, owner=owner))
         return tasks, cursor.encode(last_key)
@@ -144,6 +137,8 @@ class TaskService:
         return None
 
     def retry(self, owner: str, task_id: str, *, trace_id: str | None) -> Task:
+        """A new attempt, already queued, in one transaction; then one send. If the send fails the task
+        fails QUEUE_UNAVAILABLE: it existed before, so it stays in the history and can be retried again."""
         task = self.get(owner, task_id)
         if task.status not in RETRYABLE_BY_USER:
             raise Conflict(f"only failed or cancelled tasks can be retried; this one is {task.status}",
@@ -151,21 +146,26 @@ class TaskService:
         lane = routing.ensure_runnable(task.type, task.provider)
         attempt = task.attempt + 1
         moved = self._move(
-            task_id, TaskStatus.PENDING, {"attempt": attempt, "by": "user"}, event_type=EventType.RETRYING,
-            updates={"attempt": attempt, "error": None, "result": None, "started_at": None,
-                     "completed_at": None, "lease_until": None},
+            task_id, TaskStatus.QUEUED, {"attempt": attempt, "by": "user", "lane": str(lane)}, current=task,
+            updates={"attempt": attempt, "error": None, "result": None, "started_at": None, "completed_at": None,
+                     "lease_until": None, "lease_owner": None, "lost_runs": 0, "due_at": None, "resends": 0},
         )
         if moved is None:
             raise Conflict("the task changed while being retried; try again")
-        return self._enqueue(moved[0], lane, trace_id=trace_id, on_failure="fail")
+        queued = moved[0]
+        error = {"code": "QUEUE_UNAVAILABLE", "message": "the task queue is unavailable"}
+        self._send(queued, trace_id, undo=lambda: self._move(
+            task_id, TaskStatus.FAILED, {"error": error}, current=queued,
+            updates={"error": error, "completed_at": ids.now_iso()}))
+        return queued
 
     # ------------------------------------------------------------------ helpers
     def _move(
         self, task_id: str, to: TaskStatus, data: dict[str, Any], *,
-        updates: dict[str, Any] | None = None, event_type: str | None = None,
+        updates: dict[str, Any] | None = None, event_type: str | None = None, current: Task | None = None,
     ) -> tuple[Task, Event] | None:
         change = transition(to, now_iso=ids.now_iso(), updates=updates)
-        return self.store.record(task_id, event_type or EVENT_OF[to], data, change=change)
+        return self.store.record(task_id, event_type or EVENT_OF[to], data, change=change, current=current)
 
     def _must_get(self, task_id: str) -> Task:
         task = self.store.get(task_id)

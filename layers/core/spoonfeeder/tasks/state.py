@@ -10,13 +10,14 @@ from spoonfeeder.models.tasks import Task, TaskStatus
 S = TaskStatus
 
 # A running task may be "started" again only by a delivery that finds its lease expired (a dead worker).
+# Create and retry write a task already queued; `pending` is kept for items written before that.
 ALLOWED: dict[TaskStatus, frozenset[TaskStatus]] = {
     S.PENDING: frozenset({S.QUEUED, S.CANCELLED, S.FAILED}),
     S.QUEUED: frozenset({S.RUNNING, S.CANCELLED, S.FAILED}),
     S.RUNNING: frozenset({S.RUNNING, S.RETRYING, S.SUCCEEDED, S.FAILED, S.CANCELLED}),
     S.RETRYING: frozenset({S.RUNNING, S.CANCELLED, S.FAILED}),
-    S.FAILED: frozenset({S.PENDING}),
-    S.CANCELLED: frozenset({S.PENDING}),
+    S.FAILED: frozenset({S.QUEUED}),
+    S.CANCELLED: frozenset({S.QUEUED}),
     S.SUCCEEDED: frozenset(),
 }
 
@@ -46,6 +47,17 @@ def can_move(task: Task, to: TaskStatus, *, now_iso: str) -> bool:
 def can_start(task: Task, *, attempt: int, now_iso: str) -> bool:
     """A queue message for `attempt` may start the task: same attempt, and a status that allows running."""
     return task.attempt == attempt and can_move(task, S.RUNNING, now_iso=now_iso)
+
+
+def lease_held(task: Task, *, attempt: int, now_iso: str) -> bool:
+    """Another run of this attempt is under way and its lease is not over: a delivery must wait, not run."""
+    return (task.attempt == attempt and task.status is S.RUNNING and task.lease_until is not None
+            and task.lease_until >= now_iso)
+
+
+def is_takeover(task: Task) -> bool:
+    """Starting `task` now takes over a run whose worker was lost (its lease expired)."""
+    return task.status is S.RUNNING
 
 
 def transition(

@@ -1,14 +1,15 @@
-"""The sweeper: no task stays pending forever, and no run outlives its worker.
+"""The sweeper: no task waits forever for a message that is gone, and no run outlives its worker.
 
-- Create writes the task, then sends its message, then marks it queued. If the process dies after the write
-  and before the send, nothing would ever run the task; the sweeper sends it again once it has been pending
-  for a grace period.
-- A worker that dies mid-run leaves its task `running` and its message in flight until the queue's visibility
-  timeout (minutes). Once the run's lease is over — a lease never outlives its invocation — the sweeper sends
-  a new message and marks the task `retrying`, so another worker takes it over within a sweep.
+- Create (and retry) writes the task already queued, then sends its message. If the process dies in
+  between, or a message is lost, nothing would run the task: a task still queued (or retrying past its
+  backoff) a grace period after its last change is sent again. Each re-send doubles the wait before the
+  next one (`due_at`), so a long queue backlog is not flooded with duplicates.
+- A worker that dies mid-run leaves its task `running`. Its message comes back within the worker's lease
+  and takes the run over; should that message be gone too, the sweeper sends a new one once the lease is
+  over and marks the task `retrying`. Each lost run counts (`lost_runs`); at the budget the task fails
+  WORKER_LOST.
 
-A duplicate message (the old one returning, or a send that happened before a crash) is harmless: a delivery
-starts a run only from a status that allows it.
+A duplicate message is harmless: a delivery starts a run only from a status that allows it.
 """
 
 from __future__ import annotations
@@ -24,41 +25,70 @@ from spoonfeeder.data.task_store import TaskStore
 from spoonfeeder.models.events import EventType
 from spoonfeeder.models.tasks import Task, TaskStatus
 from spoonfeeder.tasks import dispatch, routing
+from spoonfeeder.tasks.lease import fail_worker_lost, out_of_lost_runs
 from spoonfeeder.tasks.state import transition
 
 logger = Logger(child=True)
 
+WAITING = frozenset({TaskStatus.PENDING, TaskStatus.QUEUED, TaskStatus.RETRYING})
+
 
 @dataclass
 class Swept:
-    requeued: list[str] = field(default_factory=list)  # pending tasks sent again
-    recovered: list[str] = field(default_factory=list)  # runs whose worker was lost
+    requeued: list[str] = field(default_factory=list)  # waiting tasks sent again
+    recovered: list[str] = field(default_factory=list)  # runs whose worker was lost, sent again
+    worker_lost: list[str] = field(default_factory=list)  # runs lost too often: failed WORKER_LOST
 
 
 def sweep(
-    store: TaskStore, queue_urls: Mapping[routing.Lane, str], *, grace_seconds: int, now: datetime | None = None,
+    store: TaskStore, queue_urls: Mapping[routing.Lane, str], *, grace_seconds: int, max_lost_runs: int = 3,
+    now: datetime | None = None,
 ) -> Swept:
-    """Re-send tasks pending since before the grace period and runs whose lease is over."""
+    """Re-send waiting tasks past the grace period and runs whose lease is over."""
     moment = now or ids.now()
     now_iso, cutoff = ids.iso(moment), ids.iso(moment - timedelta(seconds=grace_seconds))
     swept = Swept()
-    for task_id in store.active_ids(updated_before=cutoff):
+    for task_id in store.active_ids(due_before=cutoff):
         task = store.get(task_id)
-        if task is None or task.updated_at >= cutoff:
+        if task is None:
             continue
-        if task.status is TaskStatus.PENDING and _send(queue_urls, task):
-            dispatch.mark_queued(store, task, by="sweeper")
-            swept.requeued.append(task_id)
-        elif _lost(task, now_iso) and _send(queue_urls, task):
-            change = transition(TaskStatus.RETRYING, now_iso=now_iso, updates={"lease_until": None},
-                                guard=lambda t, attempt=task.attempt: _lost(t, now_iso) and t.attempt == attempt)
-            data = {"attempt": task.attempt, "reason": "the worker running it was lost", "by": "sweeper"}
-            if store.record(task_id, EventType.RETRYING, data, change=change):
+        if task.status in WAITING and (task.due_at or task.updated_at) < cutoff:
+            if _send(queue_urls, task) and _resent(store, task, moment, grace_seconds):
+                swept.requeued.append(task_id)
+        elif _lost(task, now_iso):
+            if out_of_lost_runs(task, max_lost_runs):
+                if fail_worker_lost(store, task, max_lost_runs=max_lost_runs, by="sweeper"):
+                    swept.worker_lost.append(task_id)
+            elif _send(queue_urls, task) and _recovered(store, task, now_iso):
                 swept.recovered.append(task_id)
-    for kind, found in (("pending", swept.requeued), ("lost run", swept.recovered)):
+    for kind, found in (("waiting", swept.requeued), ("lost run", swept.recovered)):
         if found:
             logger.warning(f"re-sent {len(found)} task(s): {kind}", extra={"task_ids": found})
     return swept
+
+
+def _resent(store: TaskStore, task: Task, moment: datetime, grace_seconds: int) -> bool:
+    """Record the re-send (a `task:queued` event by the sweeper) and when to look again."""
+    def change(current: Task) -> Task | None:
+        if current.status is not task.status or current.attempt != task.attempt:
+            return None
+        if current.status is TaskStatus.PENDING:  # written before create wrote tasks already queued
+            current.status = TaskStatus.QUEUED
+        current.due_at = ids.iso(moment + timedelta(seconds=grace_seconds * (2 ** current.resends - 1)))
+        current.resends += 1
+        return current
+
+    data = {"attempt": task.attempt, "by": "sweeper", "resend": task.resends + 1}
+    return store.record(task.id, EventType.QUEUED, data, change=change, current=task) is not None
+
+
+def _recovered(store: TaskStore, task: Task, now_iso: str) -> bool:
+    change = transition(TaskStatus.RETRYING, now_iso=now_iso,
+                        updates={"lease_until": None, "lease_owner": None, "lost_runs": task.lost_runs + 1,
+                                 "due_at": now_iso},
+                        guard=lambda t: _lost(t, now_iso) and t.attempt == task.attempt)
+    data = {"attempt": task.attempt, "reason": "the worker running it was lost", "by": "sweeper"}
+    return store.record(task.id, EventType.RETRYING, data, change=change, current=task) is not None
 
 
 def _lost(task: Task, now_iso: str) -> bool:
