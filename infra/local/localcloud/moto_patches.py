@@ -23,6 +23,8 @@ IAM enforcement (on once the local cloud has made its stack, see moto_process.Mo
 - A request that touches several tables or items is checked as AWS checks it: TransactWriteItems as the
   PutItem/UpdateItem/DeleteItem/ConditionCheckItem of each contained item on its table, TransactGetItems as
   GetItem on each table, BatchWriteItem and BatchGetItem as themselves on each table named.
+- Every denial is written to the server's stderr (the local cloud's moto.log) as ``IAM DENIED <caller>
+  <action> on <resource>``.
 - JSON-protocol services (DynamoDB, KMS, Secrets Manager, SQS) answer a denial in JSON as AWS does
   (``AccessDeniedException``; SQS ``AccessDenied``), naming the action and resource; moto sent XML, which
   boto3 read as error code "403".
@@ -44,6 +46,7 @@ IAM enforcement (on once the local cloud has made its stack, see moto_process.Mo
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -177,15 +180,20 @@ def _iam_resources() -> None:
     from moto.core.authorization import ActionAuthenticatorMixin
     from moto.core.exceptions import JsonRESTError
     from moto.dynamodb.responses import DynamoHandler
-    from moto.iam.access_control import IAMRequest, S3IAMRequest
+    from moto.iam.access_control import IAMRequest, IAMRequestBase, S3IAMRequest
     from moto.kms.responses import KmsResponse
     from moto.secretsmanager.responses import SecretsManagerResponse
 
-    permitted, denied = IAMRequest.check_action_permitted, IAMRequest._raise_access_denied
+    permitted, denied = IAMRequestBase.check_action_permitted, IAMRequest._raise_access_denied
 
-    def check_action_permitted(self: IAMRequest, resource: str) -> None:
+    def check_action_permitted(self: IAMRequestBase, resource: str) -> None:
         self.resource = resource  # for the message
-        permitted(self, resource)
+        try:
+            permitted(self, resource)
+        except Exception:
+            # In moto.log, so a missing grant shows up where the local cloud's requests are logged.
+            print(f"IAM DENIED {self._access_key.arn} {self._action} on {resource}", file=sys.stderr, flush=True)
+            raise
 
     def raise_access_denied(self: IAMRequest) -> None:
         # JSON-protocol services (DynamoDB, KMS, Secrets Manager, SQS) answer in JSON, naming the resource.
@@ -215,7 +223,7 @@ def _iam_resources() -> None:
 
     S3IAMRequest.__init__ = s3_request  # type: ignore[method-assign]
     IAMRequest._create_aws_request = create_aws_request  # type: ignore[method-assign]
-    IAMRequest.check_action_permitted = check_action_permitted  # type: ignore[method-assign]
+    IAMRequestBase.check_action_permitted = check_action_permitted  # type: ignore[method-assign]
     IAMRequest._raise_access_denied = raise_access_denied  # type: ignore[method-assign]
 
     from moto import settings
