@@ -152,6 +152,30 @@ def test_an_index_is_its_own_resource(real: Enforced) -> None:
               ExpressionAttributeValues={":p": {"S": "nobody"}})
 
 
+def test_key_and_secret_grants_are_checked_against_their_arns(real: Enforced) -> None:
+    other_key = real.admin("kms").create_key(Description="not the data key")["KeyMetadata"]["Arn"]
+    other_secret = real.admin("secretsmanager").create_secret(Name="not-the-provider-secret",
+                                                              SecretString="{}")["ARN"]
+    kms = real.as_function("LlmWorkerFunction", "kms")
+    # Granted on the data key, through an alias too (moto does not evaluate the kms:ViaService condition).
+    real.admin("kms").create_alias(AliasName="alias/spoon-data", TargetKeyId=real.stack.resources["DataKey"])
+    kms.generate_data_key(KeyId="alias/spoon-data", KeySpec="AES_256")
+    with pytest.raises(ClientError) as denied:
+        kms.generate_data_key(KeyId=other_key, KeySpec="AES_256")
+    assert denied.value.response["Error"]["Message"].endswith(
+        f"kms:GenerateDataKey on resource: {other_key} because no identity-based policy allows the "
+        "kms:GenerateDataKey action")
+
+    secrets = real.as_function("LlmWorkerFunction", "secretsmanager")
+    secrets.get_secret_value(SecretId=real.stack.resources["ProviderSecret"])
+    with pytest.raises(ClientError) as denied:
+        secrets.get_secret_value(SecretId="not-the-provider-secret")
+    assert f"on resource: {other_secret} " in denied.value.response["Error"]["Message"]
+    with pytest.raises(ClientError):  # the dead-letter function never reads the provider secret
+        real.as_function("DeadLettersFunction", "secretsmanager").get_secret_value(
+            SecretId=real.stack.resources["ProviderSecret"])
+
+
 def test_a_function_runs_with_its_role(real: Enforced) -> None:
     """The API's health route, run as the local cloud runs it, reaches table, queues and bucket."""
     spec = real.stack.functions["ApiFunction"]
