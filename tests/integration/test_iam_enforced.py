@@ -20,6 +20,7 @@ from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from cfnlint.decode import decode_str
+from localcloud.cloud import Settings
 from localcloud.functions import FunctionHost
 from localcloud.moto_process import MotoServer
 from localcloud.stack import RoleCredentials, Stack, aws_client, create_admin, create_stack
@@ -209,3 +210,10 @@ def test_roles_carry_the_managed_policies_sam_attaches(real: Enforced) -> None:
     assert "AWSLambdaBasicExecutionRole" in attached("ApiFunction")
     assert "AWSLambdaSQSQueueExecutionRole" in attached("LlmWorkerFunction")
     assert "AWSLambdaDynamoDBExecutionRole" in attached("EventsFunction")
+
+
+def test_iam_setting() -> None:
+    assert Settings.from_env({}).enforce_iam is True
+    assert Settings.from_env({"SPOON_IAM": "OFF"}).enforce_iam is False
+    with pytest.raises(ValueError, match="SPOON_IAM"):
+        Settings.from_env({"SPOON_IAM": "no"})
