@@ -192,6 +192,14 @@ def test_a_function_runs_with_its_role(real: Enforced) -> None:
     assert all(check["ok"] for check in body["data"]["checks"].values())
 
 
+def test_unknown_keys_are_refused(real: Enforced) -> None:
+    ddb = boto3.client("dynamodb", endpoint_url=real.moto.url, region_name=REGION,
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    with pytest.raises(ClientError) as refused:
+        ddb.list_tables()
+    assert refused.value.response["Error"]["Code"] == "UnrecognizedClientException"
+
+
 def test_cognito_operations_without_iam_stay_public(real: Enforced) -> None:
     """GlobalSignOut (logout) is sent unsigned, as AWS serves it: the token decides, not IAM."""
     idp = boto3.client("cognito-idp", endpoint_url=real.moto.url, region_name=REGION,

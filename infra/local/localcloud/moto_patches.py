@@ -26,8 +26,9 @@ IAM enforcement (on once the local cloud has made its stack, see moto_process.Mo
 - Every denial is written to the server's stderr (the local cloud's moto.log) as ``IAM DENIED <caller>
   <action> on <resource>``.
 - JSON-protocol services (DynamoDB, KMS, Secrets Manager, SQS) answer a denial in JSON as AWS does
-  (``AccessDeniedException``; SQS ``AccessDenied``), naming the action and resource; moto sent XML, which
-  boto3 read as error code "403".
+  (``AccessDeniedException``; SQS ``AccessDenied``), naming the action and resource, and so are unknown
+  keys and bad signatures (``UnrecognizedClientException``, ``InvalidSignatureException``); moto sent XML,
+  which boto3 read as error code "403".
 - A role's trust policy that names a service (``{"Service": "lambda.amazonaws.com"}``) made moto's
   AssumeRole fail with a 500. On AWS only that service can assume such a role; here the local cloud plays
   the services, so the IAM user SERVICE_USER (made by the local cloud) may, and any other caller is denied.
@@ -195,9 +196,26 @@ def _iam_resources() -> None:
             print(f"IAM DENIED {self._access_key.arn} {self._action} on {resource}", file=sys.stderr, flush=True)
             raise
 
+    unknown_key, bad_signature = IAMRequest._raise_invalid_access_key, IAMRequest._raise_signature_does_not_match
+
+    def json_protocol(self: IAMRequest) -> bool:
+        return str(self._headers.get("Content-Type", "")).startswith("application/x-amz-json")
+
+    def raise_invalid_access_key(self: IAMRequest, reason: str) -> None:
+        if not json_protocol(self):
+            unknown_key(self, reason)
+        raise JsonRESTError("InvalidClientTokenId" if self._service == "sqs" else "UnrecognizedClientException",
+                            "The security token included in the request is invalid.")
+
+    def raise_signature_does_not_match(self: IAMRequest) -> None:
+        if not json_protocol(self):
+            bad_signature(self)
+        raise JsonRESTError("SignatureDoesNotMatch" if self._service == "sqs" else "InvalidSignatureException",
+                            "The request signature we calculated does not match the signature you provided.")
+
     def raise_access_denied(self: IAMRequest) -> None:
         # JSON-protocol services (DynamoDB, KMS, Secrets Manager, SQS) answer in JSON, naming the resource.
-        if not str(self._headers.get("Content-Type", "")).startswith("application/x-amz-json"):
+        if not json_protocol(self):
             denied(self)
         code = "AccessDenied" if self._service == "sqs" else "AccessDeniedException"
         raise JsonRESTError(code, f"User: {self._access_key.arn} is not authorized to perform: {self._action} "
@@ -225,6 +243,8 @@ def _iam_resources() -> None:
     IAMRequest._create_aws_request = create_aws_request  # type: ignore[method-assign]
     IAMRequestBase.check_action_permitted = check_action_permitted  # type: ignore[method-assign]
     IAMRequest._raise_access_denied = raise_access_denied  # type: ignore[method-assign]
+    IAMRequest._raise_invalid_access_key = raise_invalid_access_key  # type: ignore[method-assign]
+    IAMRequest._raise_signature_does_not_match = raise_signature_does_not_match  # type: ignore[method-assign]
 
     from moto import settings
 
