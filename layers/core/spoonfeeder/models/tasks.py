@@ -63,7 +63,8 @@ class TextOptions(BaseModel):
 class TaskCreate(BaseModel):
     """Body of POST /api/tasks."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"type": "text", "provider": "openai", "prompt": "Say hello", "options": {"temperature": 0.2}}]})
 
     type: TaskType
     provider: Provider
