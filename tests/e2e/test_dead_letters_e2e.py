@@ -34,8 +34,11 @@ def kept_letters(cloud: Cloud, queue: str, *, wait_for: Any, timeout: float = 30
 
 def test_a_task_out_of_retries_fails_and_its_message_is_kept(cloud: Cloud, alice: User, openai: Any) -> None:
     openai.set_down(True)
-    task_id = alice.call("POST", "/tasks", json=TEXT).json()["data"]["id"]
-    task = wait_for_status(alice, task_id, {"succeeded", "failed"}, timeout=60)
+    try:
+        task_id = alice.call("POST", "/tasks", json=TEXT).json()["data"]["id"]
+        task = wait_for_status(alice, task_id, {"succeeded", "failed"}, timeout=60)
+    finally:
+        openai.set_down(False)  # for the tests after this one that do not reset the provider
     assert task["status"] == "failed" and task["error"]["code"] == "RETRIES_EXHAUSTED"
     letters = kept_letters(cloud, "LlmTasksDeadLetterQueue", wait_for=lambda x: x.get("task_id") == task_id)
     (letter,) = [x for x in letters if x.get("task_id") == task_id]
