@@ -34,7 +34,8 @@ def login(username: str, password: str, *, client_id: str) -> dict[str, Any]:
             ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH",
             AuthParameters={"USERNAME": username, "PASSWORD": password},
         )
-    except (idp.exceptions.NotAuthorizedException, idp.exceptions.UserNotFoundException) as exc:
+    except (idp.exceptions.NotAuthorizedException, idp.exceptions.UserNotFoundException,
+            idp.exceptions.InvalidParameterException) as exc:  # a username the pool cannot hold: no such user
         raise Unauthorized("invalid username or password", code="INVALID_CREDENTIALS") from exc
     except idp.exceptions.UserNotConfirmedException as exc:
         raise Forbidden("the account is not confirmed yet", code="USER_NOT_CONFIRMED") from exc
@@ -54,7 +55,7 @@ def refresh(refresh_token: str, *, client_id: str) -> dict[str, Any]:
         got = idp.initiate_auth(ClientId=client_id, AuthFlow="REFRESH_TOKEN_AUTH",
                                 AuthParameters={"REFRESH_TOKEN": refresh_token})
     except (idp.exceptions.NotAuthorizedException, idp.exceptions.UserNotFoundException,
-            idp.exceptions.ResourceNotFoundException) as exc:
+            idp.exceptions.ResourceNotFoundException, idp.exceptions.InvalidParameterException) as exc:
         raise Unauthorized("the session has ended; sign in again", code="SESSION_EXPIRED") from exc
     except (ClientError, BotoCoreError) as exc:
         raise _unavailable(exc) from exc
