@@ -54,6 +54,26 @@ def test_create_queues_the_task_and_records_its_first_events(api: Any, llm_queue
     assert [e["seq"] for e in after_one["data"]] == [2]
 
 
+def test_create_is_one_transaction_and_one_send_besides_the_quota(api: Any, llm_queue: str) -> None:
+    """The task is written already queued with both events (and the key's claim) at once; nothing is read."""
+    from spoonfeeder.data.aws import client
+
+    calls: list[str] = []
+
+    def count(event_name: str, **_: Any) -> None:
+        calls.append(event_name.removeprefix("before-call."))
+
+    for service in ("dynamodb", "sqs", "s3"):
+        client(service).meta.events.register("before-call", count)
+    try:
+        status, _, _ = api("POST", "/api/tasks", body=TEXT, headers={"idempotency-key": "count-me"})
+    finally:
+        for service in ("dynamodb", "sqs", "s3"):
+            client(service).meta.events.unregister("before-call", count)
+    assert status == 201
+    assert calls == ["dynamodb.UpdateItem", "dynamodb.TransactWriteItems", "sqs.SendMessage"]
+
+
 @pytest.mark.parametrize(("kwargs", "status", "code"), [
     ({"raw_body": "{not json"}, 400, "VALIDATION_ERROR"),
     ({"body": {"type": "text", "provider": "openai"}}, 400, "VALIDATION_ERROR"),

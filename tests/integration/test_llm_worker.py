@@ -13,6 +13,7 @@ from spoonfeeder.data.task_store import TaskStore
 from spoonfeeder.models.tasks import TaskStatus
 
 from tests.conftest import LambdaContext, drain
+from tests.integration.plain_http_s3 import plain_http_s3  # noqa: F401 (a fixture)
 
 TEXT = {"type": "text", "provider": "openai", "prompt": "hello there"}
 
@@ -161,6 +162,7 @@ def test_cancel_while_streaming_stops_the_run(api: Any, functions: Any, queues: 
     assert "task:completed" not in [e["type"] for e in events_of(api, task_id)]
 
 
+@pytest.mark.usefixtures("plain_http_s3")
 def test_large_results_go_to_s3(api: Any, functions: Any, queues: dict, openai_fake: Any, stack: Any) -> None:
     openai_fake.reply = "z" * 40_000
     openai_fake.chunk_size = 4000
@@ -170,7 +172,7 @@ def test_large_results_go_to_s3(api: Any, functions: Any, queues: dict, openai_f
     finally:
         openai_fake.reply, openai_fake.chunk_size = None, 8
     key = task["result"]["text_s3_key"]
-    assert task["result"].get("text") is None and task["result"]["chars"] == 40_000
+    assert task["result"].get("text") is None and task["result"]["chars"] == task["result"]["bytes"] == 40_000
     assert key.startswith("outputs/user-a/")
     body = boto3.client("s3").get_object(Bucket=stack.resources["Bucket"], Key=key)["Body"].read()
     assert body == b"z" * 40_000
@@ -241,3 +243,63 @@ def test_a_poison_message_fails_alone_and_is_dead_lettered(
     else:
         raise AssertionError("the poison message was never dead-lettered")
     assert openai_fake.chat_calls == 1
+
+
+@pytest.fixture
+def short_lease(functions: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The worker function with a 2-second lease renewed every 0.3 s (the template's defaults are 30 and 10)."""
+    from spoonfeeder.tasks.runner import TextTaskRunner
+
+    worker = functions["LlmWorkerFunction"]
+    small = worker.config.model_copy(update={"lease_seconds": 2, "heartbeat_seconds": 0.3})
+    monkeypatch.setattr(worker, "config", small)
+    monkeypatch.setattr(worker, "runner", TextTaskRunner(worker.store, small))
+    return worker
+
+
+def test_a_run_longer_than_its_lease_keeps_it_by_heartbeat(
+    api: Any, queues: dict, openai_fake: Any, stack: Any, short_lease: Any
+) -> None:
+    """The lease and the message's visibility last 2 s, the run about 4 s: renewed, never taken over."""
+    openai_fake.chunk_delay = 0.1
+    task_id = api("POST", "/api/tasks", body={**TEXT, "prompt": "word " * 40})[1]["data"]["id"]
+    store, sqs = TaskStore(stack.resources["Table"]), boto3.client("sqs")
+    leases: list[str] = []
+    seen_again: list[str] = []
+    running = threading.Event()
+
+    def watch() -> None:
+        while not running.is_set():
+            task = store.get(task_id)
+            if task and task.lease_until:  # running: the worker has received its message
+                leases.append(task.lease_until)
+                got = sqs.receive_message(QueueUrl=queues["LlmTasksQueue"], WaitTimeSeconds=0)
+                seen_again.extend(m["Body"] for m in got.get("Messages", []))
+            time.sleep(0.2)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        assert deliver(short_lease, queues["LlmTasksQueue"]) == 1
+    finally:
+        running.set()
+        watcher.join()
+        openai_fake.chunk_delay = 0.0
+    task = api("GET", f"/api/tasks/{task_id}")[1]["data"]
+    assert task["status"] == "succeeded" and task["lost_runs"] == 0 and openai_fake.chat_calls == 1
+    assert len(set(leases)) >= 3  # renewed while it ran
+    assert not [b for b in seen_again if task_id in b]  # its message stayed hidden the whole run
+    assert [e["type"] for e in events_of(api, task_id)].count("task:started") == 1
+
+
+def test_a_message_with_no_time_left_to_run_is_handed_back_at_once(
+    api: Any, functions: Any, queues: dict, openai_fake: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    worker = functions["LlmWorkerFunction"]
+    monkeypatch.setattr(worker, "config", worker.config.model_copy(update={"min_seconds_to_start": 10**6}))
+    task_id = api("POST", "/api/tasks", body=TEXT)[1]["data"]["id"]
+    assert deliver(worker, queues["LlmTasksQueue"]) == 1
+    assert openai_fake.chat_calls == 0
+    assert api("GET", f"/api/tasks/{task_id}")[1]["data"]["status"] == "queued"
+    again = boto3.client("sqs").receive_message(QueueUrl=queues["LlmTasksQueue"]).get("Messages", [])
+    assert [task_id in m["Body"] for m in again] == [True]  # visible again right away, for another invocation

@@ -31,8 +31,12 @@ def queued_task(store: TaskStore, *, age_seconds: int) -> Task:
 
 
 def sent(queue: str) -> list[tuple[str, int]]:
-    bodies = [json.loads(m["Body"]) for m in boto3.client("sqs").receive_message(
-        QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])]
+    """Every message now on the queue (removed from it)."""
+    sqs, bodies = boto3.client("sqs"), []
+    while messages := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages"):
+        bodies += [json.loads(m["Body"]) for m in messages]
+        for m in messages:
+            sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
     return [(b["task_id"], b["attempt"]) for b in bodies]
 
 

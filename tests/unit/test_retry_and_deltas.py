@@ -42,3 +42,13 @@ def test_coalescer_stops_the_stream_when_the_task_moved_on() -> None:
     coalescer = DeltaCoalescer(lambda text, i: False, interval=0.0)
     with pytest.raises(TaskNoLongerRunning):
         coalescer.add("x")
+
+
+def test_a_delta_never_exceeds_its_byte_cap_and_never_splits_a_character() -> None:
+    written: list[str] = []
+    coalescer = DeltaCoalescer(lambda text, i: written.append(text) is None, interval=60, max_bytes=10)
+    coalescer.add("漢字" * 4)  # 24 bytes at once: written right away, in pieces of at most 10 bytes
+    coalescer.add("ab")
+    coalescer.flush()
+    assert "".join(written) == "漢字" * 4 + "ab"
+    assert [len(t.encode()) for t in written] == [9, 9, 6, 2]

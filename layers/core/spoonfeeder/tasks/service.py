@@ -46,12 +46,9 @@ class TaskService:
                                   details={"limit_bytes": self.max_prompt_bytes, "bytes": size})
         lane = routing.ensure_runnable(body.type, body.provider)
         claim = None
-        if idempotency_key:
+        if idempotency_key:  # not read first: a taken claim fails the transaction, and then we replay
             request_hash = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
             claim = IdempotencyClaim(owner, idempotency_key, request_hash)
-            earlier = self._replay(owner, claim)
-            if earlier:
-                return earlier
         model = body.model or routing.default_model(body.provider)
         at = ids.now_iso()
         task = Task(
