@@ -225,3 +225,24 @@ def test_iam_setting() -> None:
     assert Settings.from_env({"SPOON_IAM": "OFF"}).enforce_iam is False
     with pytest.raises(ValueError, match="SPOON_IAM"):
         Settings.from_env({"SPOON_IAM": "no"})
+
+
+def test_grants_are_explicit_and_scoped() -> None:
+    """Every function's Policies are explicit statements: named actions on named resources, and the data key
+    only through the services that use it (none of SAM's policy templates, no `*`)."""
+    template, _ = decode_str((ROOT / "template.yaml").read_text(encoding="utf-8"))
+    assert template is not None
+    functions = {k: r for k, r in template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"}
+    assert functions
+    for logical_id, resource in functions.items():
+        for policy in resource["Properties"].get("Policies", []):
+            assert isinstance(policy, dict) and list(policy) == ["Statement"], (logical_id, policy)
+            for statement in policy["Statement"]:
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                resources = statement["Resource"] if isinstance(statement["Resource"], list) else [
+                    statement["Resource"]]
+                assert statement["Effect"] == "Allow" and "NotAction" not in statement, (logical_id, statement)
+                assert all("*" not in action for action in actions), (logical_id, actions)
+                assert "*" not in resources, (logical_id, statement)
+                if any(action.startswith("kms:") for action in actions):
+                    assert "kms:ViaService" in statement["Condition"]["StringEquals"], (logical_id, statement)
