@@ -25,8 +25,9 @@ from websockets.sync.client import ClientConnection, connect
 ROOT = Path(__file__).resolve().parents[2]
 OPENAI_KEY = "sk-test-e2e-000000000000001"
 PASSWORD = "Second-user-Passw0rd"
-# Retries within seconds, and a request quota the tests' status polling stays under.
-PARAMETERS = "MaxReceiveCount=3 RetryBaseSeconds=1 UserRequestsPerMinute=1000"
+# Retries within seconds, a request quota the tests' status polling stays under, and a short run lease so a
+# killed worker's task is taken over within seconds.
+PARAMETERS = "MaxReceiveCount=3 RetryBaseSeconds=1 UserRequestsPerMinute=1000 LeaseSeconds=8 HeartbeatSeconds=2"
 
 
 @dataclass

@@ -303,3 +303,23 @@ def test_a_message_with_no_time_left_to_run_is_handed_back_at_once(
     assert api("GET", f"/api/tasks/{task_id}")[1]["data"]["status"] == "queued"
     again = boto3.client("sqs").receive_message(QueueUrl=queues["LlmTasksQueue"]).get("Messages", [])
     assert [task_id in m["Body"] for m in again] == [True]  # visible again right away, for another invocation
+
+
+def test_a_run_lost_too_often_fails_worker_lost_and_does_not_run_again(
+    api: Any, functions: Any, queues: dict, openai_fake: Any, stack: Any
+) -> None:
+    """Two runs were already taken over, and the third one's worker died too (its lease ran out): the
+    delivery that finds it fails the task WORKER_LOST (MaxLostRuns 3) instead of starting it once more."""
+    from spoonfeeder import ids
+    from spoonfeeder.tasks.state import transition
+
+    store = TaskStore(stack.resources["Table"])
+    task_id = api("POST", "/api/tasks", body=TEXT)[1]["data"]["id"]
+    store.record(task_id, "task:started", {"attempt": 1}, change=transition(
+        TaskStatus.RUNNING, now_iso=ids.now_iso(), updates={
+            "lease_until": ids.iso(ids.now() - timedelta(seconds=1)), "lease_owner": "dead", "lost_runs": 2}))
+    assert deliver(functions["LlmWorkerFunction"], queues["LlmTasksQueue"]) == 1
+    task = api("GET", f"/api/tasks/{task_id}")[1]["data"]
+    assert task["status"] == "failed" and task["error"]["code"] == "WORKER_LOST" and task["lost_runs"] == 3
+    assert openai_fake.chat_calls == 0
+    assert deliver(functions["LlmWorkerFunction"], queues["LlmTasksQueue"]) == 0  # acknowledged: no loop

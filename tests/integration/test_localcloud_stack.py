@@ -114,6 +114,7 @@ def test_cognito_and_apis(moto: MotoEndpoint, stack: Stack) -> None:
 
     worker = next(s for s in stack.event_sources if s.function == "LlmWorkerFunction")
     assert worker.kind == "sqs" and worker.batch_size == 1 and worker.report_batch_item_failures
+    assert worker.maximum_concurrency == 10  # ScalingConfig: bounds the local pollers too
     assert worker.queue_url and worker.source_arn.endswith(stack.resources["LlmTasksQueue"].rsplit("/", 1)[1])
 
 

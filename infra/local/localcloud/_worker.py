@@ -108,9 +108,33 @@ def _init(config: WorkerConfig) -> Callable[[Any, LambdaContext], Any]:
     return _load_handler(config)
 
 
+def _pid_file(config: WorkerConfig) -> Path | None:
+    """``<SPOON_STATE_DIR>/pids/<FunctionName>.<pid>`` while this worker lives, so a test (or a developer)
+    can find a function's worker processes, e.g. to kill one mid-run; removed when the worker ends."""
+    state = os.environ.get("SPOON_STATE_DIR")  # the parent's environment, read before _init replaces it
+    if not state:
+        return None
+    path = Path(state, "pids", f"{config.function_name}.{os.getpid()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+    except OSError:
+        return None
+    return path
+
+
 def main(conn: Connection, config: WorkerConfig) -> None:
     # Ctrl-C reaches the whole process group; the parent decides when workers stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    pid_file = _pid_file(config)
+    try:
+        _serve(conn, config)
+    finally:
+        if pid_file:
+            pid_file.unlink(missing_ok=True)
+
+
+def _serve(conn: Connection, config: WorkerConfig) -> None:
     try:
         handler = _init(config)
     except ImportError as exc:

@@ -33,6 +33,7 @@ class EventSource:
     starting_position: str | None
     filter_patterns: list[dict[str, Any]]
     maximum_retry_attempts: int | None = None
+    maximum_concurrency: int | None = None  # ScalingConfig.MaximumConcurrency (SQS): invocations at once
 
 
 def _function(declared: Any, resolved: Any, names: Mapping[str, str]) -> str | None:
@@ -68,6 +69,7 @@ def event_sources(declared: Mapping[str, dict[str, Any]], resolved: Mapping[str,
                                               QueueOwnerAWSAccountId=owner)["QueueUrl"])
         filters = (props.get("FilterCriteria") or {}).get("Filters") or []
         retry = props.get("MaximumRetryAttempts")
+        concurrency = (props.get("ScalingConfig") or {}).get("MaximumConcurrency")
         sources.append(EventSource(
             function=function, kind=kind, source_arn=arn, queue_url=queue_url,
             batch_size=int(props.get("BatchSize") or _DEFAULT_BATCH[kind]),
@@ -75,5 +77,6 @@ def event_sources(declared: Mapping[str, dict[str, Any]], resolved: Mapping[str,
                 props.get("FunctionResponseTypes") or []),
             starting_position=props.get("StartingPosition"),
             filter_patterns=[json.loads(f["Pattern"]) for f in filters if f.get("Pattern")],
-            maximum_retry_attempts=None if retry is None else int(retry)))
+            maximum_retry_attempts=None if retry is None else int(retry),
+            maximum_concurrency=None if concurrency is None else int(concurrency)))
     return sources

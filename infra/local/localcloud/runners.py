@@ -313,9 +313,15 @@ class StreamRunner:
 
 
 # ------------------------------------------------------------------------------------------ all
+# Pollers per SQS mapping: each runs one batch at a time, so this bounds the mapping's concurrent invocations,
+# as ScalingConfig.MaximumConcurrency does on AWS; capped by the local function host's worker processes.
+DEFAULT_SQS_POLLERS, MAX_SQS_POLLERS = 2, 4
+
+
 def make_runner(source: EventSource, invoke: Invoker, endpoint_url: str, region: str) -> Runner:
     if source.kind == "sqs":
-        return SqsRunner(source, invoke, endpoint_url, region)
+        pollers = min(source.maximum_concurrency or DEFAULT_SQS_POLLERS, MAX_SQS_POLLERS)
+        return SqsRunner(source, invoke, endpoint_url, region, pollers=pollers)
     if source.kind == "dynamodb":
         return StreamRunner(source, invoke, endpoint_url, region)
     raise ValueError(f"unsupported event source kind {source.kind!r}")
