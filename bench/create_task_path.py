@@ -1,14 +1,15 @@
-"""What the POST /api/tasks handler path costs on top of the AWS calls it makes.
+"""What the POST /api/tasks handler path costs on top of the AWS calls it makes, and above the floor.
 
 Side A calls the real API function handler in-process (Powertools resolver, validation, pydantic models) with an
 API Gateway HTTP API v2.0 event. Side B makes only the raw boto3 calls that request causes, with prebuilt items of
-the same attributes and sizes: update_item (the per-user request quota), transact_write_items (task + created
-event), send_message, then the pending -> queued move (a consistent get_item + transact_write_items). Both sides
-talk to one local moto server holding the stack localcloud's create_stack makes from template.yaml; both are warmed
-up, then interleaved; median and p95 are printed in ms. Each run's items and message are deleted after it
-(untimed), and the table is a stream-less copy of the stack's, made afresh every 10 runs: moto deep-copies a whole
-table (its rollback copy) on every TransactWriteItems, and its SendMessage slows with queue depth, so otherwise the
-baseline would grow run after run.
+the same attributes and sizes: update_item (the per-user request quota), transact_write_items (the task, already
+queued, with its created and queued events), send_message. Side C is the floor of a dual write: the same
+transaction and send, without the quota. All sides talk to one local moto server holding the stack localcloud's
+create_stack makes from template.yaml; each is warmed up, then they are interleaved; median and p95 are printed
+in ms, and the ratios A/B and A/C. Each run's items and message are deleted after it (untimed), and the table is
+a stream-less copy of the stack's, made afresh every 10 runs: moto deep-copies a whole table (its rollback copy)
+on every TransactWriteItems, and its SendMessage slows with queue depth, so otherwise the baseline would grow
+run after run.
 
 Run: .venv/bin/python bench/create_task_path.py [--iterations 200] [--warmup 20]   (or: make bench)
 """
@@ -37,6 +38,7 @@ import moto
 from localcloud.moto_process import MotoServer
 from localcloud.stack import create_stack
 from spoonfeeder import ids  # the handler's own ids and timestamps (no pydantic)
+from spoonfeeder.data.task_store import active_shard
 
 ROOT = Path(__file__).resolve().parent.parent
 REGION = "us-east-1"
@@ -70,17 +72,20 @@ def s(value: str) -> dict[str, str]:
     return {"S": value}
 
 
-def task_item(task_id: str, status: str, seq: int, created: str, updated: str) -> dict[str, Any]:
+def task_item(task_id: str, created: str) -> dict[str, Any]:
     """The item TaskStore writes for BODY: Task.model_dump's attributes (Nones dropped) plus the keys."""
     snapshot = {"type": s("text"), "provider": s("openai"), "model": s("gpt-4o-mini"), "options": {"M": {}},
                 "messages": {"L": [{"M": {"role": s("user"), "content": s(BODY["prompt"])}}]}}
+    size = len(json.dumps({"type": "text", "provider": "openai", "model": "gpt-4o-mini",
+                           "messages": [{"role": "user", "content": BODY["prompt"]}], "options": {}},
+                          separators=(",", ":")))
     return {
         "id": s(task_id), "owner": s(OWNER), "type": s("text"), "provider": s("openai"), "model": s("gpt-4o-mini"),
-        "status": s(status), "input": {"M": {"prompt": s(BODY["prompt"])}}, "options": {"M": {}},
-        "request_snapshot": {"M": snapshot}, "attempt": {"N": "1"}, "seq": {"N": str(seq)}, "metadata": {"M": {}},
-        "created_at": s(created), "updated_at": s(updated), "pk": s(f"TASK#{task_id}"), "sk": s("TASK"),
-        "entity": s("task"), "gsi1pk": s(f"OWNER#{OWNER}"), "gsi1sk": s(f"{created}#{task_id}"),
-        "gsi3pk": s("ACTIVE"), "gsi3sk": s(f"{updated}#{task_id}"),
+        "status": s("queued"), "request_snapshot": {"M": snapshot}, "request_bytes": {"N": str(size)},
+        "attempt": {"N": "1"}, "seq": {"N": "2"}, "metadata": {"M": {}}, "created_at": s(created),
+        "updated_at": s(created), "resends": {"N": "0"}, "lost_runs": {"N": "0"}, "pk": s(f"TASK#{task_id}"),
+        "sk": s("TASK"), "entity": s("task"), "gsi1pk": s(f"OWNER#{OWNER}"), "gsi1sk": s(f"{created}#{task_id}"),
+        "gsi3pk": s(active_shard(task_id)), "gsi3sk": s(f"{created}#{task_id}"),
     }
 
 
@@ -97,36 +102,31 @@ def shape(value: Any) -> Any:
     return len(value) if isinstance(value, str) else value
 
 
-def raw_run(ddb: Any, sqs: Any, table: str, queue_url: str) -> tuple[Callable[[], None], str]:
-    """Side B, prepared: the handler's five calls for a fresh task, and that task's id."""
-    task_id, at, later = ids.new_id(), ids.now_iso(), ids.now_iso()
+def raw_run(ddb: Any, sqs: Any, table: str, queue_url: str, *, quota: bool) -> tuple[Callable[[], None], str]:
+    """Side B (quota=True) or C (the floor), prepared: the calls for a fresh task, and that task's id."""
+    task_id, at = ids.new_id(), ids.now_iso()
     created = event_item(task_id, 1, "task:created", at, {
         "type": s("text"), "provider": s("openai"), "model": s("gpt-4o-mini"), "attempt": {"N": "1"},
         "name": {"NULL": True}})
-    queued = event_item(task_id, 2, "task:queued", later,
-                        {"lane": s("llm-tasks"), "attempt": {"N": "1"}, "by": s("api")})
+    queued = event_item(task_id, 2, "task:queued", at,
+                        {"attempt": {"N": "1"}, "by": s("api"), "lane": s("llm-tasks")})
     window = int(time.time()) // 60 * 60
-    quota = {"TableName": table, "Key": {"pk": s(f"RATE#{OWNER}#{window}"), "sk": s("COUNTER")},
-             "UpdateExpression": "ADD #n :a SET #t = if_not_exists(#t, :t)",
-             "ExpressionAttributeNames": {"#n": "count", "#t": "ttl"},
-             "ExpressionAttributeValues": {":a": {"N": "1"}, ":t": {"N": str(window + 120)}},
-             "ReturnValues": "UPDATED_NEW"}
-    create = [{"Put": {"TableName": table, "Item": task_item(task_id, "pending", 1, at, at),
+    update = {"TableName": table, "Key": {"pk": s(f"RATE#{OWNER}#{window}"), "sk": s("COUNTER")},
+              "UpdateExpression": "ADD #n :a SET #t = if_not_exists(#t, :t)",
+              "ExpressionAttributeNames": {"#n": "count", "#t": "ttl"},
+              "ExpressionAttributeValues": {":a": {"N": "1"}, ":t": {"N": str(window + 120)}},
+              "ReturnValues": "UPDATED_NEW"}
+    create = [{"Put": {"TableName": table, "Item": task_item(task_id, at),
                        "ConditionExpression": "attribute_not_exists(pk)"}},
-              {"Put": {"TableName": table, "Item": created}}]
+              {"Put": {"TableName": table, "Item": created}}, {"Put": {"TableName": table, "Item": queued}}]
     body = json.dumps({"task_id": task_id, "owner": OWNER, "attempt": 1, "trace_id": request_id()},
                       separators=(",", ":"))
-    move = [{"Put": {"TableName": table, "Item": task_item(task_id, "queued", 2, at, later),
-                     "ConditionExpression": "#seq = :seq", "ExpressionAttributeNames": {"#seq": "seq"},
-                     "ExpressionAttributeValues": {":seq": {"N": "1"}}}},
-            {"Put": {"TableName": table, "Item": queued, "ConditionExpression": "attribute_not_exists(pk)"}}]
 
     def run() -> None:
-        ddb.update_item(**quota)
+        if quota:
+            ddb.update_item(**update)
         ddb.transact_write_items(TransactItems=create)
         sqs.send_message(QueueUrl=queue_url, MessageBody=body)
-        ddb.get_item(TableName=table, Key={"pk": s(f"TASK#{task_id}"), "sk": s("TASK")}, ConsistentRead=True)
-        ddb.transact_write_items(TransactItems=move)
 
     return run, task_id
 
@@ -182,14 +182,14 @@ def main() -> None:
                 raise SystemExit(f"POST /api/tasks answered {response['statusCode']}: {response.get('body')}")
             return elapsed, json.loads(response["body"])["data"]["id"]
 
-        def side_b() -> tuple[float, str]:
-            run, task_id = raw_run(ddb, sqs, table, queue_url)
+        def side_raw(quota: bool) -> tuple[float, str]:
+            run, task_id = raw_run(ddb, sqs, table, queue_url, quota=quota)
             start = time.perf_counter()
             run()
             return (time.perf_counter() - start) * 1000, task_id
 
         def once(name: str, keep: dict[str, Any] | None = None) -> float:
-            elapsed, task_id = side_a() if name == "A" else side_b()
+            elapsed, task_id = side_a() if name == "A" else side_raw(quota=name == "B")
             pk = {":p": s(f"TASK#{task_id}")}
             items = admin_ddb.query(TableName=table, KeyConditionExpression="pk = :p", ExpressionAttributeValues=pk,
                                     ConsistentRead=True)["Items"]
@@ -203,39 +203,44 @@ def main() -> None:
 
         calls: dict[str, list[str]] = {}
         stored: dict[str, Any] = {}
-        for name in ("A", "B"):  # the first run of each: check the answer and the items, count the calls
+        sides = ("A", "B", "C")
+        for name in sides:  # the first run of each: check the answer and the items, count the calls
             CALLS.clear()
             once(name, stored)
             calls[name] = list(CALLS)
         for _ in range(args.warmup):
-            once("A")
-            once("B")
-        times: dict[str, list[float]] = {"A": [], "B": []}
+            for name in sides:
+                once(name)
+        times: dict[str, list[float]] = {name: [] for name in sides}
         for i in range(args.iterations):
             if i % 10 == 0:
                 fresh_table()
-            for name in ("A", "B") if i % 2 == 0 else ("B", "A"):
+            for name in sides[i % 3:] + sides[:i % 3]:  # each side first, second and last in turn
                 times[name].append(once(name))
     finally:
         server.stop()
 
     print(f"Python {platform.python_version()} ({platform.python_implementation()}), moto {moto.__version__}")
     print(f"AWS endpoint: a local moto server ({server.url}), not AWS; region {REGION}; stack from template.yaml")
-    print(f"{args.iterations} timed runs per side, A and B interleaved, after {args.warmup} warm-up runs each")
-    print(f"items A and B stored (2 events + the task): same attributes and sizes: {stored['A'] == stored['B']}")
-    for name, label in (("A", "handler"), ("B", "raw boto3")):
+    print(f"{args.iterations} timed runs per side, A, B and C interleaved, after {args.warmup} warm-up runs each")
+    same = stored["A"] == stored["B"] == stored["C"]
+    print(f"items A, B and C stored (the task + 2 events): same attributes and sizes: {same}")
+    for name, label in (("A", "handler"), ("B", "raw boto3"), ("C", "floor")):
         print(f"  {name} {label}: {len(calls[name])} AWS calls per request: {', '.join(calls[name])}")
     quarter = max(1, args.iterations // 4)
-    print(f"  B median, first vs last quarter of the runs: {statistics.median(times['B'][:quarter]):.2f} vs "
-          f"{statistics.median(times['B'][-quarter:]):.2f} ms")
-    (med_a, p95_a), (med_b, p95_b) = ((statistics.median(t), statistics.quantiles(t, n=100, method="inclusive")[94])
-                                      for t in (times["A"], times["B"]))
-    print(f"{'side':<26}{'median ms':>11}{'p95 ms':>10}")
-    print(f"{'A handler, in-process':<26}{med_a:>11.2f}{p95_a:>10.2f}")
-    print(f"{'B raw boto3 calls':<26}{med_b:>11.2f}{p95_b:>10.2f}")
-    print(f"{'ratio A/B':<26}{med_a / med_b:>11.2f}{p95_a / p95_b:>10.2f}")
-    print(f"{'difference A-B, ms':<26}{med_a - med_b:>11.2f}{p95_a - p95_b:>10.2f}")
-
+    print(f"  C median, first vs last quarter of the runs: {statistics.median(times['C'][:quarter]):.2f} vs "
+          f"{statistics.median(times['C'][-quarter:]):.2f} ms")
+    figures = {name: (statistics.median(t), statistics.quantiles(t, n=100, method="inclusive")[94])
+               for name, t in times.items()}
+    print(f"{'side':<34}{'median ms':>11}{'p95 ms':>10}")
+    labels = {"A": "A handler, in-process", "B": "B raw boto3 calls", "C": "C floor (1 transaction + 1 send)"}
+    for name, label in labels.items():
+        print(f"{label:<34}{figures[name][0]:>11.2f}{figures[name][1]:>10.2f}")
+    for label, (top, bottom) in (("ratio A/B", ("A", "B")), ("ratio A/C (handler / floor)", ("A", "C"))):
+        ratio_median, ratio_p95 = figures[top][0] / figures[bottom][0], figures[top][1] / figures[bottom][1]
+        print(f"{label:<34}{ratio_median:>11.2f}{ratio_p95:>10.2f}")
+    (med_a, p95_a), (med_c, p95_c) = figures["A"], figures["C"]
+    print(f"{'difference A-C, ms':<34}{med_a - med_c:>11.2f}{p95_a - p95_c:>10.2f}")
 
 if __name__ == "__main__":
     main()

@@ -15,10 +15,21 @@ def run(script: str, *args: str) -> str:
     return done.stdout
 
 
-def test_create_task_path_bench_prints_both_sides_and_ratios() -> None:
+def test_create_task_path_bench_prints_the_three_sides_and_ratios() -> None:
     out = run("create_task_path.py", "--iterations", "5", "--warmup", "2")
-    assert "A handler, in-process" in out and "B raw boto3 calls" in out and "ratio A/B" in out
+    assert "A handler, in-process" in out and "B raw boto3 calls" in out and "C floor" in out
+    assert "ratio A/B" in out and "ratio A/C (handler / floor)" in out
     assert "same attributes and sizes: True" in out
+    assert "A handler: 3 AWS calls per request: dynamodb.UpdateItem, dynamodb.TransactWriteItems, sqs.SendMessage" \
+        in out
+
+
+def test_write_path_bench_prints_calls_and_bytes_before_and_after() -> None:
+    out = run("write_path.py", "--deltas", "5")
+    before = next(line for line in out.splitlines() if line.startswith("before"))
+    after = next(line for line in out.splitlines() if line.startswith("after"))
+    assert "7 GetItem, 7 TransactWriteItems" in before
+    assert "7 TransactWriteItems" in after and "GetItem" not in after
 
 
 def test_cold_start_bench_prints_ratios_and_the_worker_loads_no_sdk() -> None:
