@@ -12,7 +12,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from routers import auth, system, tasks
 from routers.quota import enforce_quota
-from spoonfeeder import web
+from spoonfeeder import snapstart, web
 from spoonfeeder.errors import SpoonError
 
 logger = Logger()
@@ -28,6 +28,8 @@ app.configure_openapi(
                 "401, its throttling's 429) are {\"message\": ...}.")
 app.enable_swagger(path="/api/docs")
 system.serve_openapi(app)
+# SnapStart: the clients, the Swagger UI and the OpenAPI document are ready in the snapshot.
+snapstart.prepare("dynamodb", "sqs", "s3", "cognito-idp", then=app.prepare_docs)
 
 
 @app.exception_handler(SpoonError)

@@ -8,7 +8,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from spoonfeeder import settings
+from spoonfeeder import settings, snapstart
 from spoonfeeder.data.dead_letters import DeadLetter, DeadLetterArchive
 from spoonfeeder.data.task_store import TaskStore
 from spoonfeeder.settings import CoreSettings
@@ -19,6 +19,7 @@ config = settings.load(CoreSettings)
 store = TaskStore(config.table_name)
 archive = DeadLetterArchive(config.table_name)
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+snapstart.prepare()  # SnapStart: the table client is ready in the snapshot
 
 
 def letter_of(record: SQSRecord) -> DeadLetter:

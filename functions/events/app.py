@@ -8,7 +8,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from spoonfeeder import settings
+from spoonfeeder import settings, snapstart
 from spoonfeeder.realtime.connections import ConnectionStore
 from spoonfeeder.realtime.fanout import FanOut, event_from_image
 from spoonfeeder.realtime.pusher import Pusher
@@ -19,6 +19,7 @@ config = settings.load(EventsSettings)
 connections = ConnectionStore(config.table_name)
 pusher = Pusher(config.ws_management_url)
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+snapstart.prepare()  # SnapStart: the table and @connections clients are ready in the snapshot
 
 
 @logger.inject_lambda_context

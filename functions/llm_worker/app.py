@@ -14,10 +14,11 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
-from spoonfeeder import settings
+from spoonfeeder import settings, snapstart
 from spoonfeeder.data import queues
 from spoonfeeder.data.task_store import TaskStore
 from spoonfeeder.models.messages import TaskMessage
+from spoonfeeder.providers import credentials, registry
 from spoonfeeder.settings import WorkerSettings
 from spoonfeeder.tasks.lease import Heartbeat
 from spoonfeeder.tasks.runner import Delivery, RetryLater, TextTaskRunner
@@ -27,6 +28,9 @@ config = settings.load(WorkerSettings)
 store = TaskStore(config.table_name, config.bucket_name)
 runner = TextTaskRunner(store, config)
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+# SnapStart: the clients, the secret reader and the provider SDKs (each otherwise imported on first use) are in
+# the snapshot.
+snapstart.prepare("sqs", "s3", modules=(credentials.PARAMETERS_MODULE, *registry.PRELOAD_MODULES))
 
 
 def handle(record: SQSRecord, heartbeat: Heartbeat, remaining_seconds: Callable[[], float]) -> str:

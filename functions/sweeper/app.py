@@ -6,7 +6,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from spoonfeeder import settings
+from spoonfeeder import settings, snapstart
 from spoonfeeder.data.task_store import TaskStore
 from spoonfeeder.settings import SweeperSettings
 from spoonfeeder.tasks.routing import Lane
@@ -16,6 +16,7 @@ logger = Logger()
 config = settings.load(SweeperSettings)
 store = TaskStore(config.table_name)
 queue_urls = {Lane.LLM: config.llm_tasks_queue_url, Lane.GPU: config.gpu_tasks_queue_url}
+snapstart.prepare("sqs")  # SnapStart: the table and queue clients are ready in the snapshot
 
 
 @logger.inject_lambda_context

@@ -6,20 +6,27 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from spoonfeeder import settings
+from spoonfeeder import settings, snapstart
 from spoonfeeder.auth import tokens
-from spoonfeeder.data.task_store import TaskStore
 from spoonfeeder.errors import Unauthorized
 from spoonfeeder.realtime.connections import ConnectionStore
 from spoonfeeder.realtime.pusher import Pusher
-from spoonfeeder.realtime.session import Session
 from spoonfeeder.settings import WsSettings
 
 logger = Logger()
 config = settings.load(WsSettings)
 connections = ConnectionStore(config.table_name, ttl_seconds=config.connection_ttl_seconds)
-task_store = TaskStore(config.table_name)
 pusher = Pusher(config.ws_management_url)
+# SnapStart: the clients, PyJWT and the client actions are ready in the snapshot.
+snapstart.prepare(modules=("jwt", "spoonfeeder.realtime.session"))
+
+
+def _session(connection_id: str, owner: str) -> Any:
+    """Client actions and task reads load with the first message: a cold start is nearly always a $connect."""
+    from spoonfeeder.data.task_store import TaskStore
+    from spoonfeeder.realtime.session import Session
+
+    return Session(connection_id, owner, connections, TaskStore(config.table_name), pusher)
 
 
 def _token(event: dict[str, Any]) -> str | None:
@@ -59,5 +66,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if owner is None:  # expired or never authenticated: a connection we no longer vouch for
         pusher.api.delete_connection(ConnectionId=connection_id)
         return {"statusCode": 410}
-    Session(connection_id, owner, connections, task_store, pusher).handle(event.get("body"))
+    _session(connection_id, owner).handle(event.get("body"))
     return {"statusCode": 200}

@@ -86,15 +86,40 @@ def load_sam_template(path: Path, region: str, account_id: str,
 
 def _language_extensions(template: dict[str, Json], parameters: Mapping[str, str]) -> None:
     """The part of AWS::LanguageExtensions this template uses, which the SAM translator does not run:
-    intrinsics in DeletionPolicy/UpdateReplacePolicy, resolved against parameters and conditions."""
+    intrinsics in DeletionPolicy/UpdateReplacePolicy, and every Fn::If (its branch chosen, AWS::NoValue
+    dropped) in Globals and resource properties, such as the SnapStart alias, resolved against parameters
+    and conditions."""
     def no_attributes(logical_id: str, name: str) -> str:
         raise KeyError(f"{logical_id}.{name}")
 
     resolver = Resolver(parameters, template.get("Conditions") or {}, {}, no_attributes)
+    if "Globals" in template:
+        template["Globals"] = _choose_branches(template["Globals"], resolver)
     for resource in (template.get("Resources") or {}).values():
         for key in ("DeletionPolicy", "UpdateReplacePolicy"):
             if isinstance(resource.get(key), dict):
                 resource[key] = resolver.resolve(resource[key])
+        if "Properties" in resource:
+            resource["Properties"] = _choose_branches(resource["Properties"], resolver)
+
+
+_NO_VALUE = object()
+
+
+def _choose_branches(node: Json, resolver: Resolver) -> Json:
+    """``node`` with each Fn::If replaced by the branch its condition picks (``_NO_VALUE`` for AWS::NoValue,
+    which removes the key or list item holding it)."""
+    if isinstance(node, list):
+        return [item for item in (_choose_branches(i, resolver) for i in node) if item is not _NO_VALUE]
+    if not isinstance(node, dict):
+        return node
+    if node == {"Ref": "AWS::NoValue"}:
+        return _NO_VALUE
+    if len(node) == 1 and "Fn::If" in node:
+        name, when_true, when_false = node["Fn::If"]
+        return _choose_branches(when_true if resolver.condition(name) else when_false, resolver)
+    chosen = {key: _choose_branches(value, resolver) for key, value in node.items()}
+    return {key: value for key, value in chosen.items() if value is not _NO_VALUE}
 
 
 def _sub_parts(value: Json) -> tuple[str, dict[str, Json]] | None:

@@ -8,17 +8,19 @@ import binascii
 import json
 import math
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
 from aws_lambda_powertools.event_handler.middlewares.openapi_validation import OpenAPIRequestValidationMiddleware
-from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer, OpenAPI
 from aws_lambda_powertools.event_handler.types import EventHandlerInstance
 
 from spoonfeeder import ids
 from spoonfeeder.errors import PayloadTooLarge, SpoonError, Unauthorized, ValidationFailed
 from spoonfeeder.models.envelope import ErrorEnvelope, GatewayMessage
+
+if TYPE_CHECKING:  # Powertools' OpenAPI models take longer to import than the rest of the API: only for the document
+    from aws_lambda_powertools.event_handler.openapi.models import OpenAPI
 
 #: Whole request bodies above this are refused before parsing (the largest valid task body is far smaller).
 MAX_BODY_BYTES = 1024 * 1024
@@ -29,9 +31,11 @@ _MAX_INT_DIGITS = 38
 _MIN_FLOAT, _MAX_FLOAT = 1e-130, 9.99e125
 
 BEARER = "bearerAuth"
-SECURITY_SCHEMES = {BEARER: HTTPBearer(bearerFormat="JWT", description="A Cognito access or ID token "
-                                       "(POST /api/auth/login). Checked by API Gateway's JWT authorizer, which "
-                                       "answers 401 {\"message\": \"Unauthorized\"} itself.")}
+# OpenAPI's HTTPBearer, as plain data (the models are validated when the document is built).
+SECURITY_SCHEMES: dict[str, Any] = {BEARER: {
+    "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+    "description": "A Cognito access or ID token (POST /api/auth/login). Checked by API Gateway's JWT authorizer, "
+                   "which answers 401 {\"message\": \"Unauthorized\"} itself."}}
 
 
 class UnsupportedMediaType(SpoonError):
@@ -149,6 +153,27 @@ class Resolver(APIGatewayHttpResolver):
     def __init__(self) -> None:
         super().__init__(enable_validation=True, response_validation_error_http_code=HTTPStatus.INTERNAL_SERVER_ERROR)
         self._request_validation_middleware = StrictJsonBodies()
+        self._swagger: dict[str, Any] | None = None
+
+    def enable_swagger(self, **options: Any) -> None:  # type: ignore[override]
+        """Powertools' Swagger UI, set up when it is first asked for (or by `prepare_docs`): it needs the OpenAPI
+        models, and no other request does."""
+        self._swagger = {"path": "/swagger", **options}
+
+    def _set_up_swagger(self) -> None:
+        if self._swagger is not None:
+            options, self._swagger = self._swagger, None
+            super().enable_swagger(**options)
+
+    def prepare_docs(self) -> None:
+        """Set up the Swagger UI and build the OpenAPI document once now (before a SnapStart snapshot)."""
+        self._set_up_swagger()
+        self.get_openapi_json_schema()
+
+    def resolve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        if self._swagger is not None and (event.get("rawPath") or "").rstrip("/") == self._swagger["path"]:
+            self._set_up_swagger()
+        return super().resolve(event, context)
 
     def get_openapi_schema(self, **kwargs: Any) -> OpenAPI:
         schema = super().get_openapi_schema(**kwargs)

@@ -4,11 +4,12 @@ the WebSocket $connect)."""
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
-
-import jwt
+from typing import TYPE_CHECKING, Any
 
 from spoonfeeder.errors import Unauthorized
+
+if TYPE_CHECKING:
+    import jwt
 
 SESSION_COOKIE = "sf_token"
 REFRESH_COOKIE = "sf_refresh"
@@ -47,11 +48,15 @@ def from_cookie_header(header: str) -> str | None:
 
 @cache
 def _keys(jwks_url: str) -> jwt.PyJWKClient:
+    import jwt  # here, not at the top: PyJWT and cryptography load on the first $connect, not at every cold start
+
     return jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=3600, timeout=5)
 
 
 def verify(token: str, *, jwks_url: str, issuer: str, audience: str) -> dict[str, Any]:
     """Claims of a valid token (signature, expiry, issuer, and `aud` or `client_id`); else Unauthorized."""
+    import jwt  # see _keys
+
     try:
         key = _keys(jwks_url).get_signing_key_from_jwt(token)
         claims: dict[str, Any] = jwt.decode(token, key.key, algorithms=["RS256"], issuer=issuer,

@@ -36,3 +36,8 @@ def task_topic(task_id: str) -> str:
 
 def owner_topic(owner: str) -> str:
     return f"owner:{owner}"
+
+
+def event_message(event: dict[str, Any]) -> dict[str, Any]:
+    """The one shape in which a recorded event reaches a client, live or replayed."""
+    return {"type": "event", "event": event}

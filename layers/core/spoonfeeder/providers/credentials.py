@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.utilities import parameters
-
 from spoonfeeder.models.tasks import Provider
 from spoonfeeder.providers.base import Credentials, ProviderError
 
 _CACHE_SECONDS = 300
+#: Imported on first use: functions that never read the secret (dead letters) skip its cost at cold start.
+PARAMETERS_MODULE = "aws_lambda_powertools.utilities.parameters"
 
 
 def operator_defaults(secret_arn: str) -> dict[str, Any]:
+    from aws_lambda_powertools.utilities import parameters
+
     value = parameters.get_secret(secret_arn, transform="json", max_age=_CACHE_SECONDS)
     return value if isinstance(value, dict) else {}
 

@@ -10,6 +10,9 @@ from spoonfeeder.providers.base import Credentials, TextProvider
 _ADAPTERS = {
     Provider.OPENAI: ("spoonfeeder.providers.openai_adapter", "OpenAIProvider"),
 }
+#: What a worker's first task of each provider imports (its adapter, and the SDK the adapter loads when used),
+#: for a warm-up that imports them ahead of time (SnapStart).
+PRELOAD_MODULES = (*(module for module, _ in _ADAPTERS.values()), "openai")
 
 
 def text_provider(provider: Provider, credentials: Credentials, *, timeout: float) -> TextProvider:

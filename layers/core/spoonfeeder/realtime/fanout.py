@@ -8,10 +8,9 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from spoonfeeder.data.items import from_item
-from spoonfeeder.models.events import Event, owner_topic
+from spoonfeeder.models.events import Event, event_message, owner_topic
 from spoonfeeder.realtime.connections import ConnectionStore
 from spoonfeeder.realtime.pusher import Pusher
-from spoonfeeder.realtime.session import event_message
 
 logger = Logger(child=True)
 

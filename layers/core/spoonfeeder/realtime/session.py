@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 from spoonfeeder import ids
 from spoonfeeder.data.task_store import TaskStore
 from spoonfeeder.errors import SpoonError, ValidationFailed
+from spoonfeeder.models.events import event_message
 from spoonfeeder.realtime import topics
 from spoonfeeder.realtime.connections import ConnectionStore
 from spoonfeeder.realtime.pusher import Pusher
@@ -39,11 +40,6 @@ class Ping(BaseModel):
 
 ClientMessage = Annotated[Subscribe | Unsubscribe | Resume | Ping, Field(discriminator="action")]
 _parser: TypeAdapter[Subscribe | Unsubscribe | Resume | Ping] = TypeAdapter(ClientMessage)
-
-
-def event_message(event: dict[str, Any]) -> dict[str, Any]:
-    """The one shape in which a recorded event reaches a client, live or replayed."""
-    return {"type": "event", "event": event}
 
 
 @dataclass
