@@ -22,7 +22,7 @@ def test_item_bytes_count_names_and_utf8_values() -> None:
 
 def test_unfinished_tasks_spread_over_every_gsi3_shard() -> None:
     shards = {active_shard(f"01JDTESTTESTTESTTESTTE{n:04d}") for n in range(400)}
-    assert shards == {f"ACTIVE#{n}" for n in range(ACTIVE_SHARDS)}
+    assert shards == {f"ACTIVE#{n:02d}" for n in range(ACTIVE_SHARDS)}
 
 
 def test_the_list_index_projects_exactly_the_summary_fields() -> None:

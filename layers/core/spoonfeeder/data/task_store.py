@@ -46,9 +46,13 @@ def event_sk(seq: int) -> str:
     return f"{EVENT_PREFIX}{seq:010d}"
 
 
+def shard_key(shard: int) -> str:
+    return f"ACTIVE#{shard:02d}"  # one length for every shard: items of every task have the same size
+
+
 def active_shard(task_id: str) -> str:
-    """The gsi3 partition of an unfinished task: ACTIVE#0 … ACTIVE#15, from a hash of its id."""
-    return f"ACTIVE#{int(hashlib.sha256(task_id.encode()).hexdigest()[:8], 16) % ACTIVE_SHARDS}"
+    """The gsi3 partition of an unfinished task: ACTIVE#00 … ACTIVE#15, from a hash of its id."""
+    return shard_key(int(hashlib.sha256(task_id.encode()).hexdigest()[:8], 16) % ACTIVE_SHARDS)
 
 
 def _epoch_in(seconds: int) -> int:
@@ -211,7 +215,7 @@ class TaskStore:
         for shard in range(ACTIVE_SHARDS):
             query: dict[str, Any] = {
                 "TableName": self.table, "IndexName": "gsi3", "KeyConditionExpression": "gsi3pk = :a AND gsi3sk < :t",
-                "ExpressionAttributeValues": {":a": {"S": f"ACTIVE#{shard}"}, ":t": {"S": due_before}},
+                "ExpressionAttributeValues": {":a": {"S": shard_key(shard)}, ":t": {"S": due_before}},
             }
             while True:
                 page = self.ddb.query(**query)
