@@ -2,7 +2,9 @@
 and after a restore the random generator and the AWS clients are new while the handler keeps answering.
 
 Each function runs in its own process with the environment of the template, as Lambda would start it; the hooks
-are run the way the runtime runs them (snapshot_restore_py's registries)."""
+are run the way the runtime runs them (snapshot_restore_py's registries). The template's SnapStart parameter is
+checked on its SAM transform: on, every trigger invokes the alias whose versions have SnapStart; off, nothing
+changes."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -85,3 +88,34 @@ def test_a_restore_reseeds_random_and_drops_the_snapshots_clients(stack: Any, fu
 
 def test_the_api_serves_its_swagger_ui_from_a_restored_snapshot(stack: Any) -> None:
     assert probe(stack, "ApiFunction")["answer"] == {"status": 200, "swagger": True}
+
+
+def transformed(**parameters: str) -> dict[str, Any]:
+    """The template as the SAM transform (after AWS::LanguageExtensions) makes it for these parameters."""
+    from localcloud.template import load_sam_template
+
+    root = Path(__file__).resolve().parents[2]
+    return load_sam_template(root / "template.yaml", "us-east-1", "123456789012", parameters).resources
+
+
+def test_snapstart_on_publishes_every_function_behind_live_and_every_trigger_invokes_the_alias() -> None:
+    resources = transformed(SnapStart="true")
+    functions = [name for name, r in resources.items() if r["Type"] == "AWS::Lambda::Function"]
+    aliases = {r["Properties"]["FunctionName"]["Ref"]: name for name, r in resources.items()
+               if r["Type"] == "AWS::Lambda::Alias" and r["Properties"]["Name"] == "live"}
+    assert functions and set(aliases) == set(functions)
+    for name in functions:
+        assert resources[name]["Properties"]["SnapStart"] == {"ApplyOn": "PublishedVersions"}
+    for mapping in (r for r in resources.values() if r["Type"] == "AWS::Lambda::EventSourceMapping"):
+        assert mapping["Properties"]["FunctionName"]["Ref"] in aliases.values()
+    ws_alias = {"Ref": aliases["WsFunction"]}
+    assert resources["WebSocketIntegration"]["Properties"]["IntegrationUri"]["Fn::Sub"][1]["Target"] == ws_alias
+    assert resources["WebSocketInvokePermission"]["Properties"]["FunctionName"] == ws_alias
+
+
+def test_snapstart_off_makes_no_versions_and_triggers_invoke_the_function() -> None:
+    resources = transformed()
+    assert not [name for name, r in resources.items() if r["Type"] in ("AWS::Lambda::Alias", "AWS::Lambda::Version")]
+    for name in (n for n, r in resources.items() if r["Type"] == "AWS::Lambda::Function"):
+        assert resources[name]["Properties"]["SnapStart"] == {"ApplyOn": "None"}
+    assert resources["WebSocketInvokePermission"]["Properties"]["FunctionName"] == {"Ref": "WsFunction"}
