@@ -16,9 +16,6 @@ from spoonfeeder.data.task_store import IdempotencyClaim
 from spoonfeeder.settings import ApiSettings
 
 from tests.conftest import drain
-from tests.integration.plain_http_s3 import plain_http_s3  # noqa: F401 (a fixture)
-
-pytestmark = pytest.mark.usefixtures("plain_http_s3")
 
 LIMIT = ApiSettings.model_fields["max_prompt_bytes"].default  # the deployed default: 256 KiB of UTF-8
 CJK = "漢"  # three bytes of UTF-8

@@ -13,7 +13,6 @@ from spoonfeeder.data.task_store import TaskStore
 from spoonfeeder.models.tasks import TaskStatus
 
 from tests.conftest import LambdaContext, drain
-from tests.integration.plain_http_s3 import plain_http_s3  # noqa: F401 (a fixture)
 
 TEXT = {"type": "text", "provider": "openai", "prompt": "hello there"}
 
@@ -162,7 +161,6 @@ def test_cancel_while_streaming_stops_the_run(api: Any, functions: Any, queues: 
     assert "task:completed" not in [e["type"] for e in events_of(api, task_id)]
 
 
-@pytest.mark.usefixtures("plain_http_s3")
 def test_large_results_go_to_s3(api: Any, functions: Any, queues: dict, openai_fake: Any, stack: Any) -> None:
     openai_fake.reply = "z" * 40_000
     openai_fake.chunk_size = 4000

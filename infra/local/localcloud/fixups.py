@@ -156,7 +156,7 @@ def _queue_policy(_: str, props: dict[str, Any], client: Callable[[str], Any]) -
 
 
 def _bucket_policy(_: str, props: dict[str, Any], client: Callable[[str], Any]) -> None:
-    # moto stores the policy but does not evaluate it (only identity policies are checked).
+    # moto's S3 evaluates it on object calls (moto_s3.py makes it read conditions as AWS does).
     client("s3").put_bucket_policy(Bucket=props["Bucket"], Policy=json.dumps(props["PolicyDocument"]))
 
 

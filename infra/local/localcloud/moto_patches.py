@@ -65,6 +65,9 @@ def apply() -> None:
     from . import moto_cognito  # AWS's refusal of self sign-up
 
     moto_cognito.apply()
+    from . import moto_s3  # bucket policies evaluated over TLS, conditions as AWS reads them
+
+    moto_s3.apply()
 
 
 def _streams() -> None:
