@@ -154,18 +154,36 @@ def test_an_index_is_its_own_resource(real: Enforced) -> None:
 
 
 def test_key_and_secret_grants_are_checked_against_their_arns(real: Enforced) -> None:
-    other_key = real.admin("kms").create_key(Description="not the data key")["KeyMetadata"]["Arn"]
+    admin_kms, data_key = real.admin("kms"), real.stack.resources["DataKey"]
+    data_key_arn = admin_kms.describe_key(KeyId=data_key)["KeyMetadata"]["Arn"]
+    other_key = admin_kms.create_key(Description="not the data key")["KeyMetadata"]["Arn"]
     other_secret = real.admin("secretsmanager").create_secret(Name="not-the-provider-secret",
                                                               SecretString="{}")["ARN"]
-    kms = real.as_function("LlmWorkerFunction", "kms")
-    # Granted on the data key, through an alias too (moto does not evaluate the kms:ViaService condition).
-    real.admin("kms").create_alias(AliasName="alias/spoon-data", TargetKeyId=real.stack.resources["DataKey"])
-    kms.generate_data_key(KeyId="alias/spoon-data", KeySpec="AES_256")
+    # The worker may use the data key only through DynamoDB, S3 and Secrets Manager (kms:ViaService):
+    # called directly, it is denied, as on AWS.
     with pytest.raises(ClientError) as denied:
-        kms.generate_data_key(KeyId=other_key, KeySpec="AES_256")
+        real.as_function("LlmWorkerFunction", "kms").generate_data_key(KeyId=data_key, KeySpec="AES_256")
+    assert f"kms:GenerateDataKey on resource: {data_key_arn} " in denied.value.response["Error"]["Message"]
+
+    # A grant on the key's ARN covers it under an alias too, and no other key.
+    iam = real.admin("iam")
+    role = iam.create_role(RoleName="key-probe", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                "Principal": {"Service": "lambda.amazonaws.com"}}]}))["Role"]
+    iam.put_role_policy(RoleName="key-probe", PolicyName="describe", PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "kms:DescribeKey", "Resource": data_key_arn}]}))
+    admin_kms.create_alias(AliasName="alias/spoon-data", TargetKeyId=data_key)
+    env = RoleCredentials(real.moto.url, REGION, role["Arn"], "key-probe").env()
+    kms = boto3.client("kms", endpoint_url=real.moto.url, region_name=REGION,
+                       aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+                       aws_session_token=env["AWS_SESSION_TOKEN"])
+    kms.describe_key(KeyId="alias/spoon-data")
+    with pytest.raises(ClientError) as denied:
+        kms.describe_key(KeyId=other_key)
     assert denied.value.response["Error"]["Message"].endswith(
-        f"kms:GenerateDataKey on resource: {other_key} because no identity-based policy allows the "
-        "kms:GenerateDataKey action")
+        f"kms:DescribeKey on resource: {other_key} because no identity-based policy allows the "
+        "kms:DescribeKey action")
 
     secrets = real.as_function("LlmWorkerFunction", "secretsmanager")
     secrets.get_secret_value(SecretId=real.stack.resources["ProviderSecret"])
@@ -175,6 +193,19 @@ def test_key_and_secret_grants_are_checked_against_their_arns(real: Enforced) ->
     with pytest.raises(ClientError):  # the dead-letter function never reads the provider secret
         real.as_function("DeadLettersFunction", "secretsmanager").get_secret_value(
             SecretId=real.stack.resources["ProviderSecret"])
+
+
+def test_objects_by_prefix_under_the_tls_only_bucket_policy(real: Enforced) -> None:
+    """The bucket's TLS-only deny does not refuse local calls (they stand in for HTTPS ones); the API's
+    grant covers requests/ and not outputs/."""
+    bucket = real.stack.resources["Bucket"]
+    assert "aws:SecureTransport" in real.admin("s3").get_bucket_policy(Bucket=bucket)["Policy"]
+    s3 = real.as_function("ApiFunction", "s3")
+    s3.put_object(Bucket=bucket, Key="requests/probe/t.json", Body=b"{}")
+    assert s3.get_object(Bucket=bucket, Key="requests/probe/t.json")["Body"].read() == b"{}"
+    with pytest.raises(ClientError) as denied:
+        s3.put_object(Bucket=bucket, Key="outputs/probe/t.txt", Body=b"x")
+    assert denied.value.response["Error"]["Code"] == "AccessDenied"
 
 
 def test_a_function_runs_with_its_role(real: Enforced) -> None:

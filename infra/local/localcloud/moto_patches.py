@@ -36,8 +36,13 @@ IAM enforcement (on once the local cloud has made its stack, see moto_process.Mo
   ListObjectsV2 -> ``s3:ListBucket``, ...).
 - moto's CloudFormation stored a role's inline policies as Python objects, which its policy evaluation
   cannot read (a 500 on every call with the role's keys), and ignored the role's ``ManagedPolicyArns``
-  (SAM's AWSLambdaBasicExecutionRole, AWSLambdaSQSQueueExecutionRole, ...). Both are fixed; the AWS managed
+  (SAM's AWSLambdaBasicExecutionRole, AWSLambdaSQSQueueExecutionRole, ...), and kept a key's ``KeyPolicy``
+  as an object, on which every DescribeKey of the key failed (500). All three are fixed; the AWS managed
   policies exist when moto loads them (MOTO_IAM_LOAD_MANAGED_POLICIES, set by MotoServer).
+- Conditions in identity policies: moto counted a condition whose key the request does not carry as met
+  (so ``kms:ViaService`` held for a direct KMS call), and a condition that failed denied outright, even in
+  an Allow statement. Now a statement applies only when its conditions hold, read as bucket policies are
+  (moto_s3.conditions_met: an absent key fails unless ``...IfExists``; calls count as over TLS).
 - Cognito operations that AWS serves without IAM (GlobalSignOut, RevokeToken, ...: boto3 sends them unsigned)
   are all public; moto knew only some of them and answered the others 500.
 - moto re-computed the signature of a request without a body (a Lambda GET, say) over its headers as if
@@ -62,6 +67,7 @@ def apply() -> None:
     _service_principals()
     _cloudformation_roles()
     _public_operations()
+    _conditions()
     from . import moto_cognito  # AWS's refusal of self sign-up
 
     moto_cognito.apply()
@@ -311,6 +317,18 @@ def _cloudformation_roles() -> None:
 
     Role.create_from_cloudformation_json = classmethod(create_role)  # type: ignore[method-assign, assignment]
 
+    from moto.kms.models import Key
+
+    create_key = Key.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+
+    def create_key_with_json_policy(cls: type[Key], *args: Any, **kwargs: Any) -> Key:
+        key = create_key(cls, *args, **kwargs)
+        if not isinstance(key.policy, str):  # moto's DescribeKey, Encrypt, ... read it as JSON (500 otherwise)
+            key.policy = json.dumps(key.policy, default=str)
+        return key
+
+    Key.create_from_cloudformation_json = classmethod(create_key_with_json_policy)  # type: ignore[method-assign, assignment]
+
 
 def _public_operations() -> None:
     import botocore.session
@@ -325,3 +343,25 @@ def _public_operations() -> None:
             if model.operation_model(name).auth_type == "none" and target not in (
                     ActionAuthenticatorMixin.PUBLIC_OPERATIONS):
                 ActionAuthenticatorMixin.PUBLIC_OPERATIONS.append(target)
+
+
+def _conditions() -> None:
+    from moto.iam.access_control import IAMPolicyStatement, PermissionResult
+
+    from .moto_s3 import TLS_CONTEXT, conditions_met  # one reading of conditions, bucket policies' too
+
+    permitted = IAMPolicyStatement.is_action_permitted
+
+    def is_action_permitted(self: IAMPolicyStatement, action: str, resource: str = "*",
+                            principal: str | None = None,
+                            incoming_condition_values: dict[str, str] | None = None) -> PermissionResult:
+        conditions = self._statement.get("Condition")
+        if not conditions:
+            return permitted(self, action, resource, principal, incoming_condition_values)
+        # A statement whose conditions do not hold does not apply (moto made it deny, even for an Allow).
+        if not conditions_met(conditions, {**TLS_CONTEXT, **(incoming_condition_values or {})}):
+            return PermissionResult.NEUTRAL
+        unconditioned = IAMPolicyStatement({k: v for k, v in self._statement.items() if k != "Condition"})
+        return permitted(unconditioned, action, resource, principal, incoming_condition_values)
+
+    IAMPolicyStatement.is_action_permitted = is_action_permitted  # type: ignore[method-assign]
