@@ -28,13 +28,17 @@ def test_answers_carry_rate_limit_headers_and_429_beyond_the_quota(
     assert api("GET", "/api/tasks", user="another-user")[0] == 200  # quotas are per user
 
 
-def test_sign_in_is_refused_after_repeated_failures(api: Any, stack: Any) -> None:
+def _make_user(stack: Any, username: str, password: str) -> None:
     idp = boto3.client("cognito-idp")
-    username, password = "throttled@spoonfeeder.local", "Right-Passw0rd-1"
     idp.admin_create_user(UserPoolId=stack.user_pool_id, Username=username, MessageAction="SUPPRESS",
                           UserAttributes=[{"Name": "email", "Value": username}])
     idp.admin_set_user_password(UserPoolId=stack.user_pool_id, Username=username, Password=password,
                                 Permanent=True)
+
+
+def test_sign_in_is_refused_after_repeated_failures(api: Any, stack: Any) -> None:
+    username, password = "throttled@spoonfeeder.local", "Right-Passw0rd-1"
+    _make_user(stack, username, password)
     assert api("POST", "/api/auth/login", user=None, body={"username": username, "password": password})[0] == 200
     for _ in range(5):
         status, body, _ = api("POST", "/api/auth/login", user=None, body={"username": username, "password": "bad"})
@@ -52,12 +56,8 @@ def _login(api: Any, username: str, password: str, source_ip: str) -> tuple[int,
 
 
 def test_failures_from_one_address_do_not_lock_the_owner_out(api: Any, stack: Any) -> None:
-    idp = boto3.client("cognito-idp")
     username, password = "owner@spoonfeeder.local", "Owner-Passw0rd-1"
-    idp.admin_create_user(UserPoolId=stack.user_pool_id, Username=username, MessageAction="SUPPRESS",
-                          UserAttributes=[{"Name": "email", "Value": username}])
-    idp.admin_set_user_password(UserPoolId=stack.user_pool_id, Username=username, Password=password,
-                                Permanent=True)
+    _make_user(stack, username, password)
     attacker, owner = "203.0.113.66", "198.51.100.20"
     codes = [_login(api, username, "guess", attacker)[1]["error"]["code"] for _ in range(8)]
     assert codes == ["INVALID_CREDENTIALS"] * 5 + ["LOGIN_THROTTLED"] * 3

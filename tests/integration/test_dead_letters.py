@@ -7,22 +7,13 @@ import time
 from typing import Any
 
 import boto3
-import pytest
 from spoonfeeder.data.dead_letters import BODY_KEPT_BYTES, KEPT_SECONDS, letters_key
 from spoonfeeder.data.items import from_item
 
-from tests.conftest import TEST_PARAMETERS, drain
+from tests.conftest import TEST_PARAMETERS
 from tests.integration.test_llm_worker import deliver
 
 TEXT = {"type": "text", "provider": "openai", "prompt": "hello there"}
-
-
-@pytest.fixture
-def queues(stack: Any, functions: Any) -> dict[str, str]:
-    urls = {name: str(stack.resources[name]) for name in ("LlmTasksQueue", "LlmTasksDeadLetterQueue")}
-    for url in urls.values():
-        drain(url)
-    return urls
 
 
 def kept_letters(queue_url: str) -> list[dict[str, Any]]:

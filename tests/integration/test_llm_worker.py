@@ -12,17 +12,9 @@ import pytest
 from spoonfeeder.data.task_store import TaskStore
 from spoonfeeder.models.tasks import TaskStatus
 
-from tests.conftest import LambdaContext, drain
+from tests.conftest import LambdaContext
 
 TEXT = {"type": "text", "provider": "openai", "prompt": "hello there"}
-
-
-@pytest.fixture
-def queues(stack: Any, functions: Any) -> dict[str, str]:
-    urls = {name: str(stack.resources[name]) for name in ("LlmTasksQueue", "LlmTasksDeadLetterQueue")}
-    for url in urls.values():
-        drain(url)
-    return urls
 
 
 def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
