@@ -11,7 +11,7 @@ import pytest
 from spoonfeeder.data.counters import Counters
 from spoonfeeder.ratelimit import LoginThrottle, Quota, RequestQuota
 
-from tests.conftest import LambdaContext, http_event
+from tests.conftest import LambdaContext, drain, http_event
 
 
 def test_answers_carry_rate_limit_headers_and_429_beyond_the_quota(
@@ -26,6 +26,34 @@ def test_answers_carry_rate_limit_headers_and_429_beyond_the_quota(
     assert body["error"]["code"] == "RATE_LIMITED" and int(headers["Retry-After"]) >= 1
     assert headers["X-RateLimit-Limit"] == "3" and headers["X-RateLimit-Window"] == "60"
     assert api("GET", "/api/tasks", user="another-user")[0] == 200  # quotas are per user
+
+
+def test_creates_count_in_their_own_transaction_and_past_the_quota_write_nothing(
+    api: Any, stack: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    small = RequestQuota(Counters(stack.resources["Table"]), Quota(limit=3, window_seconds=60))
+    monkeypatch.setattr(sys.modules["routers.quota"], "request_quota", lambda: small)
+    sqs, queue = boto3.client("sqs"), str(stack.resources["LlmTasksQueue"])
+    drain(queue)
+    task = {"type": "text", "provider": "openai", "prompt": "count me"}
+    user = "create-quota-user"
+    first = api("POST", "/api/tasks", user=user, body=task)
+    # Refused by the route before its transaction: counted all the same, the usual way.
+    bad = api("POST", "/api/tasks", user=user, body={**task, "type": "video", "provider": "anthropic"})
+    second = api("POST", "/api/tasks", user=user, body=task)
+    refused = api("POST", "/api/tasks", user=user, body=task)
+    assert [a[0] for a in (first, bad, second, refused)] == [201, 422, 201, 429]
+    assert [a[2]["X-RateLimit-Remaining"] for a in (first, bad, second, refused)] == ["2", "1", "0", "0"]
+    assert refused[1]["error"]["code"] == "RATE_LIMITED" and int(refused[2]["Retry-After"]) >= 1
+    # The refused create wrote and sent nothing: the user has exactly the two tasks that were created.
+    listed = api("GET", "/api/tasks", user=user)
+    assert listed[0] == 429  # the quota is used up for every route now
+    owned = boto3.client("dynamodb").query(
+        TableName=stack.resources["Table"], IndexName="gsi1", KeyConditionExpression="gsi1pk = :o",
+        ExpressionAttributeValues={":o": {"S": f"OWNER#{user}"}})["Items"]
+    assert len(owned) == 2
+    sent = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    assert sorted(json.loads(m["Body"])["owner"] for m in sent) == [user, user]
 
 
 def _make_user(stack: Any, username: str, password: str) -> None:

@@ -14,6 +14,7 @@ from spoonfeeder.models.events import Event
 from spoonfeeder.models.tasks import Provider, TaskCreate, TaskFilters, TaskStatus, TaskSummary, TaskType, TaskView
 
 from routers.deps import task_service
+from routers.quota import ticket
 
 router = Router()
 
@@ -41,7 +42,7 @@ def create_task(
     idempotency_key: Annotated[str | None, Header(alias="idempotency-key", max_length=255)] = None,
 ) -> Response[Envelope[TaskView]]:
     created = task_service().create(web.caller(router), body, idempotency_key=idempotency_key,
-                                    trace_id=_trace_id())
+                                    trace_id=_trace_id(), quota=ticket(router))
     headers = {"Location": f"/api/tasks/{created.view['id']}"}
     if created.replayed:
         headers["Idempotent-Replayed"] = "true"

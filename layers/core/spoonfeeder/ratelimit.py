@@ -6,7 +6,8 @@ Answers carry X-RateLimit-Limit/Remaining/Reset/Window (seed 003); a refusal is 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from spoonfeeder import ids
 from spoonfeeder.data.counters import Counters
@@ -50,17 +51,58 @@ def _epoch() -> int:
     return int(ids.now().timestamp())
 
 
+@dataclass
+class Ticket:
+    """A request whose count rides in the transaction of the write it makes (create: one transaction and
+    one send, DESIGN §4), instead of an UpdateItem of its own before it. `usage` is set once it is counted."""
+
+    counters: Counters
+    quota: Quota
+    key: str
+    reset_at: int
+    usage: Usage | None = field(default=None)
+    included: bool = False  # its increment went into a write: the request is counted (or refused) there
+
+    def increment(self) -> dict[str, Any]:
+        """The transaction entry that counts this request; its condition fails past the quota."""
+        self.included = True
+        return self.counters.increment_below(self.key, limit=self.quota.limit, expires_at=self.reset_at + 60)
+
+    def counted(self) -> Usage:
+        """After the transaction: how much of the quota is used now (read consistently)."""
+        self.usage = Usage(self.quota, self.counters.get(self.key, consistent=True), self.reset_at)
+        return self.usage
+
+    def refused(self) -> TooManyRequests:
+        """The answer when the transaction's count was refused: the quota is used up."""
+        self.usage = Usage(self.quota, self.quota.limit + 1, self.reset_at)
+        return over_quota(self.usage)
+
+
+def over_quota(usage: Usage) -> TooManyRequests:
+    wait = usage.retry_after(_epoch())
+    return TooManyRequests(f"more than {usage.quota.limit} requests a minute; slow down", code="RATE_LIMITED",
+                           details={"retryAfter": wait}, headers={**usage.headers(), "Retry-After": str(wait)})
+
+
 class RequestQuota:
-    """Counts a user's requests; `take` records one and says whether it was within the quota."""
+    """Counts a user's requests: `take` records one now; `ticket` lets the request's own write count it."""
 
     def __init__(self, counters: Counters, quota: Quota) -> None:
         self.counters = counters
         self.quota = quota
 
-    def take(self, user: str) -> Usage:
+    def _window_key(self, user: str) -> tuple[str, int]:
         start, end = _window(self.quota, _epoch())
-        used = self.counters.add(f"RATE#{user}#{start}", expires_at=end + 60)
-        return Usage(self.quota, used, end)
+        return f"RATE#{user}#{start}", end
+
+    def take(self, user: str) -> Usage:
+        key, end = self._window_key(user)
+        return Usage(self.quota, self.counters.add(key, expires_at=end + 60), end)
+
+    def ticket(self, user: str) -> Ticket:
+        key, end = self._window_key(user)
+        return Ticket(self.counters, self.quota, key, end)
 
 
 def _hash(text: str) -> str:

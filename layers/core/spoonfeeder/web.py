@@ -202,6 +202,10 @@ def _json(body: dict[str, Any]) -> str:
     return json.dumps(body, separators=(",", ":"), default=str)
 
 
+#: Request context key: headers a middleware wants on every answer, including error envelopes.
+ANSWER_HEADERS = "answer_headers"
+
+
 def ok(
     router: BaseRouter, data: Any, *, status: int = 200, pagination: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None, cookies: list[str] | None = None,
@@ -223,7 +227,9 @@ def fail(
     if details is not None:
         error["details"] = details
     body = {"success": False, "error": error, "requestId": _request_id(router), "timestamp": ids.now_iso()}
-    return Response(status_code=status, content_type="application/json", body=_json(body), headers=headers)
+    # Headers every answer of this request carries (the quota's), errors raised past the middleware included.
+    headers = {**router.context.get(ANSWER_HEADERS, {}), **(headers or {})}
+    return Response(status_code=status, content_type="application/json", body=_json(body), headers=headers or None)
 
 
 def from_error(router: BaseRouter, exc: SpoonError) -> Response[str]:

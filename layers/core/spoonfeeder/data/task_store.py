@@ -87,6 +87,10 @@ class IdempotencyKeyTaken(Exception):
     """Create lost the race for its Idempotency-Key: another request with the same key got there first."""
 
 
+class CountRefused(Exception):
+    """The count that rode in the create transaction (the request quota) refused it: nothing was written."""
+
+
 class TaskStore:
     def __init__(self, table_name: str, bucket_name: str | None = None, *,
                  inline_request_max_bytes: int = INLINE_REQUEST_MAX_BYTES) -> None:
@@ -234,9 +238,10 @@ class TaskStore:
 
     # ------------------------------------------------------------------ writes
     def create(self, task: Task, events: Sequence[tuple[str, dict[str, Any]]],
-               claim: IdempotencyClaim | None) -> list[Event]:
-        """Write a new task with its first events (seq 1, 2, …) and the Idempotency-Key claim, in one
-        transaction. A request snapshot too large for the item is put in S3 first."""
+               claim: IdempotencyClaim | None, *, count: dict[str, Any] | None = None) -> list[Event]:
+        """Write a new task with its first events (seq 1, 2, …), the Idempotency-Key claim and `count` (a
+        conditional counter entry, the request quota), in one transaction. A request snapshot too large for
+        the item is put in S3 first."""
         self._place_request(task)
         task.seq = len(events)
         recorded = [self.new_event(task, kind, data, seq=i) for i, (kind, data) in enumerate(events, start=1)]
@@ -245,7 +250,9 @@ class TaskStore:
                      "ConditionExpression": "attribute_not_exists(pk)"}},
             *({"Put": {"TableName": self.table, "Item": self._event_item(task, e)}} for e in recorded),
         ]
-        if claim:  # first: the condition most likely to fail is checked before anything is written
+        if count:  # the conditions most likely to fail go first: checked before anything is written
+            writes.insert(0, count)
+        if claim:
             writes.insert(0, {"Put": {
                 "TableName": self.table,
                 "Item": to_item({"pk": claim.pk, "sk": "IDEMP", "entity": "idempotency", "owner": claim.owner,
@@ -259,8 +266,11 @@ class TaskStore:
             self._drop_request(task)
             if isinstance(exc, self.ddb.exceptions.TransactionCanceledException):
                 reasons = exc.response.get("CancellationReasons", [])
-                if claim and reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
+                failed = [r.get("Code") == "ConditionalCheckFailed" for r in reasons]
+                if claim and failed[:1] == [True]:
                     raise IdempotencyKeyTaken from exc
+                if count and len(failed) > bool(claim) and failed[bool(claim)]:
+                    raise CountRefused from exc
             raise
         return recorded
 
