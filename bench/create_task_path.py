@@ -1,9 +1,10 @@
 """What the POST /api/tasks handler path costs on top of the AWS calls it makes, and above the floor.
 
 Side A calls the real API function handler in-process (Powertools resolver, validation, pydantic models) with an
-API Gateway HTTP API v2.0 event. Side B makes only the raw boto3 calls that request causes, with prebuilt items of
-the same attributes and sizes: update_item (the per-user request quota), transact_write_items (the task, already
-queued, with its created and queued events), send_message. Side C is the floor of a dual write: the same
+API Gateway HTTP API v2.0 event (its quota count rides in the create transaction; the new count is read beside the
+send). Side B makes the raw boto3 calls of the request before the quota moved into the transaction, with prebuilt
+items of the same attributes and sizes: update_item (the per-user request quota), transact_write_items (the task,
+already queued, with its created and queued events), send_message. Side C is the floor of a dual write: the same
 transaction and send, without the quota. All sides talk to one local moto server holding the stack localcloud's
 create_stack makes from template.yaml; each is warmed up, then they are interleaved; median and p95 are printed
 in ms, and the ratios A/B and A/C. Each run's items and message are deleted after it (untimed), and the table is
