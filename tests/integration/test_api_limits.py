@@ -56,6 +56,16 @@ def test_creates_count_in_their_own_transaction_and_past_the_quota_write_nothing
     assert sorted(json.loads(m["Body"])["owner"] for m in sent) == [user, user]
 
 
+def test_a_replayed_create_is_counted_too(api: Any, stack: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    small = RequestQuota(Counters(stack.resources["Table"]), Quota(limit=3, window_seconds=60))
+    monkeypatch.setattr(sys.modules["routers.quota"], "request_quota", lambda: small)
+    task, key = {"type": "text", "provider": "openai", "prompt": "once"}, {"idempotency-key": "replay-counted"}
+    answers = [api("POST", "/api/tasks", user="replay-quota-user", body=task, headers=key) for _ in range(4)]
+    assert [a[0] for a in answers] == [201, 201, 201, 429]
+    assert [a[2].get("Idempotent-Replayed") for a in answers[:3]] == [None, "true", "true"]
+    assert [a[2]["X-RateLimit-Remaining"] for a in answers] == ["2", "1", "0", "0"]
+
+
 def _make_user(stack: Any, username: str, password: str) -> None:
     idp = boto3.client("cognito-idp")
     idp.admin_create_user(UserPoolId=stack.user_pool_id, Username=username, MessageAction="SUPPRESS",

@@ -47,8 +47,8 @@ def enforce_quota(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) 
     app.append_context(**{_TICKET: issued})
     try:
         response = next_middleware(app)
-    finally:  # a request refused before its transaction (bad input) is still counted, the usual way
-        _answer_with(app, issued.usage if issued.included else request_quota().take(user))
+    finally:  # a request its transaction did not count (bad input, a replay) is counted the usual way
+        _answer_with(app, issued.usage if issued.settled else request_quota().take(user))
     headers = app.context.get(web.ANSWER_HEADERS)
     if headers:
         response.headers.update(headers)

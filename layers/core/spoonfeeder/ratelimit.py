@@ -61,17 +61,28 @@ class Ticket:
     key: str
     reset_at: int
     usage: Usage | None = field(default=None)
-    included: bool = False  # its increment went into a write: the request is counted (or refused) there
+    committed: bool = False  # the write carrying the increment succeeded: the request is counted
+
+    @property
+    def settled(self) -> bool:
+        """Counted by its write, or refused by the quota; otherwise it still has to be counted."""
+        return self.committed or self.usage is not None
 
     def increment(self) -> dict[str, Any]:
         """The transaction entry that counts this request; its condition fails past the quota."""
-        self.included = True
         return self.counters.increment_below(self.key, limit=self.quota.limit, expires_at=self.reset_at + 60)
 
     def counted(self) -> Usage:
         """After the transaction: how much of the quota is used now (read consistently)."""
         self.usage = Usage(self.quota, self.counters.get(self.key, consistent=True), self.reset_at)
         return self.usage
+
+    def take(self) -> None:
+        """Count the request on its own (its write did not carry the count, e.g. a replay); over the quota
+        it is refused."""
+        self.usage = Usage(self.quota, self.counters.add(self.key, expires_at=self.reset_at + 60), self.reset_at)
+        if self.usage.exceeded:
+            raise over_quota(self.usage)
 
     def refused(self) -> TooManyRequests:
         """The answer when the transaction's count was refused: the quota is used up."""

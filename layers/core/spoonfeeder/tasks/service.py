@@ -75,6 +75,8 @@ class TaskService:
             raise quota.refused() from refused
         except IdempotencyKeyTaken as taken:
             assert claim is not None
+            if quota:  # the cancelled transaction counted nothing: a replay is a request like any other
+                quota.take()
             earlier = self._replay(owner, claim)
             if earlier:
                 return earlier
@@ -82,6 +84,8 @@ class TaskService:
                            code="IDEMPOTENCY_IN_PROGRESS") from taken
         # The user never saw this task: if it cannot be queued it is deleted (claim included, so the same
         # Idempotency-Key can be sent again), rather than left failed in their history.
+        if quota:
+            quota.committed = True
         self._send(task, trace_id, undo=lambda: self.store.discard_created(task, claim),
                    beside=quota.counted if quota else None)
         return Created(TaskView.of(task).model_dump(mode="json"), replayed=False)
