@@ -66,7 +66,7 @@ def test_a_text_task_streams_and_succeeds(api: Any, functions: Any, queues: dict
         openai_fake.chunk_delay = 0.0
     expected = "Echo: " + "tell me a long story " * 8
     assert task["status"] == "succeeded" and task["result"]["text"].strip() == expected.strip()
-    assert task["result"]["usage"]["completion_tokens"] > 0 and task["metadata"] == {}
+    assert task["result"]["usage"]["output_tokens"] > 0 and task["metadata"] == {}
     events = events_of(api, task_id)
     types = [e["type"] for e in events]
     assert types[:3] == ["task:created", "task:queued", "task:started"] and types[-1] == "task:completed"

@@ -5,17 +5,18 @@ REST wire format (JSON bodies, SSE streams, error shapes) so that the official `
 works against it unchanged, and it returns deterministic text (``"Echo: <last user message>"``)
 so tests can assert on it. Anything served by it must be labelled as simulated output.
 
-Faults (429/500/401/..., or a whole-service outage) can be scripted from tests:
+Faults (429/500/401/..., a named fault of fakes/base.FAULT_KINDS, or a whole-service outage) can be
+scripted from tests:
 
     with FakeOpenAI(api_key="sk-test") as server:
         server.fail_next(status=429, times=2, retry_after=1)
+        server.fail_next(kind="context_too_long")
         client = OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0)
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import math
@@ -23,22 +24,30 @@ import signal
 import threading
 import time
 import uuid
-from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any
 
 from aiohttp import web
 
+from .base import FakeServer, Fault, words
+
 DEFAULT_MODELS: tuple[str, ...] = ("gpt-4o-mini", "gpt-4o", "gpt-4.1-mini")
 _CREATED = 1_700_000_000  # fixed "created" for models, so listings are stable
-
-
-@dataclass(frozen=True)
-class Fault:
-    status: int
-    retry_after: float | None = None
-    message: str | None = None
+#: The named faults as OpenAI sends them: status, error type, code, message.
+_KINDS: dict[str, tuple[int, str, str | None, str]] = {
+    "invalid_key": (401, "invalid_request_error", "invalid_api_key", "Incorrect API key provided."),
+    "permission_denied": (403, "request_forbidden", "unsupported_country_region_territory",
+                          "Country, region, or territory not supported"),
+    "rate_limited": (429, "requests", "rate_limit_exceeded",
+                     "Rate limit reached for requests per min (RPM). Please try again later."),
+    "bad_request": (400, "invalid_request_error", "invalid_value", "Invalid value for 'messages'."),
+    "context_too_long": (400, "invalid_request_error", "context_length_exceeded",
+                         "This model's maximum context length is 128000 tokens. However, your messages resulted "
+                         "in 130000 tokens. Please reduce the length of the messages."),
+    "model_not_found": (404, "invalid_request_error", "model_not_found",
+                        "The model does not exist or you do not have access to it."),
+    "unavailable": (503, "server_error", None, "The server is overloaded or not ready yet."),
+}
 
 
 def mask_key(key: str) -> str:
@@ -62,6 +71,10 @@ def fault_response(fault: Fault, model: str, api_key: str) -> web.Response:
     if fault.retry_after is not None:  # whole seconds per HTTP; the SDK prefers the precise -ms form
         headers["retry-after"] = str(math.ceil(fault.retry_after))
         headers["retry-after-ms"] = str(int(fault.retry_after * 1000))
+    if fault.kind in _KINDS:
+        status, type_, code, message = _KINDS[fault.kind]
+        param = "messages" if code in ("context_length_exceeded", "invalid_value") else None
+        return _error(status, error_body(fault.message or message, type_, param, code), headers)
     if fault.status == 429:
         message = fault.message or (
             f"Rate limit reached for {model} in organization org-fake on requests per min (RPM): "
@@ -110,120 +123,17 @@ def _validate(body: Any) -> dict[str, Any] | None:
     return None
 
 
-class FakeOpenAI:
+class FakeOpenAI(FakeServer):
     """In-process fake OpenAI server on its own event loop thread; see the module docstring."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, api_key: str | None = None, *,
-                 reply: str | None = None, reply_prefix: str = "", chunk_size: int = 8,
-                 chunk_delay: float = 0.0, models: Sequence[str] = DEFAULT_MODELS) -> None:
-        self.host = host
-        self.port = port
-        self.api_key = api_key
-        self.reply = reply
-        self.reply_prefix = reply_prefix
-        self.chunk_size = max(1, chunk_size)
-        self.chunk_delay = chunk_delay
-        self.models = list(models)
-        self._lock = threading.Lock()
-        self._faults: deque[Fault] = deque()
-        self._down = False
-        self._requests: list[dict[str, Any]] = []
-        self._chat_calls = 0
-        self._aborted_streams = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
+    name = "openai"
+    url_suffix = "/v1"
+    default_models = DEFAULT_MODELS
 
-    def fail_next(self, status: int = 500, times: int = 1, retry_after: float | None = None,
-                  message: str | None = None) -> None:
-        """Script the next ``times`` chat requests to fail with ``status`` (consumed in order)."""
-        with self._lock:
-            self._faults.extend(Fault(status, retry_after, message) for _ in range(times))
-
-    def set_down(self, down: bool = True) -> None:
-        """While down, every chat request gets a 503 (faults queued meanwhile are kept)."""
-        with self._lock:
-            self._down = down
-
-    def reset(self) -> None:
-        with self._lock:
-            self._faults.clear()
-            self._down = False
-            self._requests.clear()
-            self._chat_calls = 0
-            self._aborted_streams = 0
-
-    @property
-    def requests(self) -> list[dict[str, Any]]:
-        """Snapshot of recorded chat requests: ``{"method", "path", "json", "headers"}``."""
-        with self._lock:
-            return list(self._requests)
-
-    @property
-    def chat_calls(self) -> int:
-        with self._lock:
-            return self._chat_calls
-
-    @property
-    def aborted_streams(self) -> int:
-        """Streams whose client went away before ``[DONE]`` (for cancellation tests)."""
-        with self._lock:
-            return self._aborted_streams
-
-    @property
-    def base_url(self) -> str:
-        host = "127.0.0.1" if self.host in ("", "0.0.0.0", "::") else self.host
-        host = f"[{host}]" if ":" in host else host
-        return f"http://{host}:{self.port}/v1"
-
-    def start(self) -> Self:
-        """Bind (``port=0`` picks a free port) and return once the server is listening."""
-        if self._thread is not None:
-            raise RuntimeError("FakeOpenAI already started")
-        loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=loop.run_forever, name="fake-openai", daemon=True)
-        self._thread.start()
-        self._loop = loop
-        try:
-            asyncio.run_coroutine_threadsafe(self._serve(), loop).result(timeout=10)
-        except BaseException:
-            self._shutdown_loop()
-            raise
-        return self
-
-    def stop(self) -> None:
-        if self._loop is None:
-            return
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=10)
-            self._runner = None
-        self._shutdown_loop()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    async def _serve(self) -> None:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/v1/models", self._models)
         app.router.add_route("*", "/{tail:.*}", self._not_found)
-        # A short shutdown timeout: a deliberately slow stream must not hold up stop().
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port)
-        await site.start()
-        self._runner = runner
-        self.port = runner.addresses[0][1]
-
-    def _shutdown_loop(self) -> None:
-        assert self._loop is not None and self._thread is not None
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
-        self._loop.close()
-        self._loop, self._thread = None, None
 
     def _auth_error(self, request: web.Request) -> web.Response | None:
         header = request.headers.get("Authorization", "")
@@ -236,28 +146,12 @@ class FakeOpenAI:
             return fault_response(Fault(401), "", key)
         return None
 
-    def _admit(self) -> Fault | None:
-        """Count the call and decide whether an outage or a scripted fault answers it."""
-        with self._lock:
-            self._chat_calls += 1
-            if self._down:
-                return Fault(503)
-            return self._faults.popleft() if self._faults else None
-
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         # Outages and scripted faults answer before auth/validation so a test's script is
         # consumed exactly one per request, whatever the request looks like.
-        try:
-            body: Any = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            body = None
-        headers = {k: v for k, v in request.headers.items() if k.lower() != "authorization"}
-        with self._lock:
-            self._requests.append({"method": request.method, "path": request.path,
-                                   "json": body, "headers": headers})
-        fault = self._admit()
+        body, fault = await self.admit(request, ["Authorization"])
         model = body.get("model", "") if isinstance(body, dict) else ""
-        if fault is not None:
+        if fault is not None and fault.kind not in ("content_filtered", "timeout"):
             return fault_response(fault, model or "gpt-4o-mini", request.headers.get("Authorization", "")[7:])
         if (auth := self._auth_error(request)) is not None:
             return auth
@@ -266,39 +160,34 @@ class FakeOpenAI:
             return _error(400, error_body(message, "invalid_request_error"))
         if (invalid := _validate(body)) is not None:
             return _error(400, invalid)
-        reply = self._reply_for(body["messages"])
+        # A filtered answer is a success with no text and the finish reason saying why (as Azure OpenAI sends).
+        filtered = fault is not None and fault.kind == "content_filtered"
+        reply = "" if filtered else self._reply_for(body["messages"])
+        finish = "content_filter" if filtered else "stop"
         usage = self._usage(body["messages"], reply)
         if body.get("stream"):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            return await self._stream(request, model, reply, usage if include_usage else None)
+            return await self._stream(request, model, reply, usage if include_usage else None, finish)
         return web.json_response({
             "id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "object": "chat.completion",
             "created": int(time.time()), "model": model, "system_fingerprint": "fp_fake",
             "choices": [{"index": 0, "message": {"role": "assistant", "content": reply, "refusal": None},
-                         "finish_reason": "stop", "logprobs": None}],
+                         "finish_reason": finish, "logprobs": None}],
             "usage": usage,
         }, headers={"x-request-id": f"req_{uuid.uuid4().hex}"})
 
     def _reply_for(self, messages: list[Any]) -> str:
-        if self.reply is not None:
-            return self.reply
         users = [m for m in messages if isinstance(m, dict) and m.get("role") == "user"]
-        last = _text_of(users[-1].get("content")) if users else ""
-        return f"{self.reply_prefix}Echo: {last}"
+        return self.reply_to(_text_of(users[-1].get("content")) if users else "")
 
     @staticmethod
     def _usage(messages: list[Any], reply: str) -> dict[str, int]:
-        prompt = sum(len(_text_of(m.get("content")).split()) for m in messages if isinstance(m, dict))
-        completion = len(reply.split())
+        prompt = sum(words(_text_of(m.get("content"))) for m in messages if isinstance(m, dict))
+        completion = words(reply)
         return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
     async def _stream(self, request: web.Request, model: str, reply: str,
-                      usage: dict[str, int] | None) -> web.StreamResponse:
-        response = web.StreamResponse(headers={
-            "Content-Type": "text/event-stream", "Cache-Control": "no-cache",
-            "x-request-id": f"req_{uuid.uuid4().hex}",
-        })
-        await response.prepare(request)
+                      usage: dict[str, int] | None, finish: str = "stop") -> web.StreamResponse:
         base = {"id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "object": "chat.completion.chunk",
                 "created": int(time.time()), "model": model, "system_fingerprint": "fp_fake"}
         extra = {"usage": None} if usage is not None else {}
@@ -307,26 +196,13 @@ class FakeOpenAI:
             choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
             return {**base, "choices": [choice], **extra}
 
-        pieces = [reply[i:i + self.chunk_size] for i in range(0, len(reply), self.chunk_size)]
         events = [chunk({"role": "assistant", "content": "", "refusal": None})]
-        events += [chunk({"content": piece}) for piece in pieces]
-        events.append(chunk({}, "stop"))
+        events += [chunk({"content": piece}) for piece in self.pieces(reply)]
+        events.append(chunk({}, finish))
         if usage is not None:
             events.append({**base, "choices": [], "usage": usage})
-        try:
-            for event in events:
-                await response.write(f"data: {json.dumps(event)}\n\n".encode())
-                if self.chunk_delay:
-                    await asyncio.sleep(self.chunk_delay)
-            await response.write(b"data: [DONE]\n\n")
-            await response.write_eof()
-        except (ConnectionResetError, asyncio.CancelledError) as exc:
-            with self._lock:
-                self._aborted_streams += 1
-            # A client hanging up mid-stream is normal (cancellation tests); shutdown is not ours to eat.
-            if isinstance(exc, asyncio.CancelledError):
-                raise
-        return response
+        encoded = [f"data: {json.dumps(event)}\n\n".encode() for event in events] + [b"data: [DONE]\n\n"]
+        return await self.send_sse(request, encoded, {"x-request-id": f"req_{uuid.uuid4().hex}"})
 
     async def _models(self, request: web.Request) -> web.Response:
         if (auth := self._auth_error(request)) is not None:

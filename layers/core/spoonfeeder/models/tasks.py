@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
+
+from spoonfeeder.models.provider_options import (
+    OPTIONS_OF,
+    TEMPERATURE_MAX,
+    UNSUPPORTED,
+    AnthropicOptions,
+    GeminiOptions,
+    OpenAIOptions,
+)
 
 
 class TaskType(StrEnum):
@@ -44,6 +54,60 @@ class TaskStatus(StrEnum):
 TERMINAL = frozenset({TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.CANCELLED})
 
 
+#: Bounds of a response format's JSON schema (its JSON text): a schema describes an answer, it is not one.
+RESPONSE_SCHEMA_MAX_BYTES = 16 * 1024
+#: Turns of a chat task's history; their text together counts against the same byte limit as a prompt.
+MAX_MESSAGES = 100
+
+
+class JsonSchemaSpec(BaseModel):
+    """A named JSON schema the answer must follow (OpenAI's `json_schema` shape)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    description: str | None = Field(default=None, max_length=1000)
+    schema_: dict[str, Any] = Field(alias="schema", description="A JSON schema (an object), at most 16 KiB.")
+    strict: bool | None = None
+
+    @field_validator("schema_")
+    @classmethod
+    def _bounded(cls, value: dict[str, Any]) -> dict[str, Any]:
+        size = len(json.dumps(value, ensure_ascii=False).encode("utf-8", "surrogatepass"))
+        if size > RESPONSE_SCHEMA_MAX_BYTES:
+            raise ValueError(f"the schema is {size} bytes; at most {RESPONSE_SCHEMA_MAX_BYTES} are allowed")
+        return value
+
+
+class JsonObjectFormat(BaseModel):
+    """Any JSON object (Anthropic has no such mode: it is asked for in the system prompt there)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["json_object"]
+
+
+class JsonSchemaFormat(BaseModel):
+    """JSON following `json_schema.schema` (structured output on every provider)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["json_schema"]
+    json_schema: JsonSchemaSpec
+
+
+ResponseFormat = Annotated[JsonObjectFormat | JsonSchemaFormat, Field(discriminator="type")]
+
+
+class ChatMessage(BaseModel):
+    """One turn of a chat task's history."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["user", "assistant"]
+    content: str = Field(min_length=1)
+
+
 class TextOptions(BaseModel):
     """Generation options for text tasks; ranges follow the providers' own limits."""
 
@@ -58,32 +122,84 @@ class TextOptions(BaseModel):
         default=None, max_length=4)
     # OpenAI's seed is a signed 64-bit integer.
     seed: int | None = Field(default=None, ge=-(2**63), le=2**63 - 1)
+    response_format: ResponseFormat | None = None
 
 
 class TaskCreate(BaseModel):
     """Body of POST /api/tasks."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"type": "text", "provider": "openai", "prompt": "Say hello", "options": {"temperature": 0.2}}]})
+        {"type": "text", "provider": "openai", "prompt": "Say hello", "options": {"temperature": 0.2}},
+        {"type": "chat", "provider": "anthropic", "system": "Be brief.", "messages": [
+            {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"},
+            {"role": "user", "content": "Name a colour."}]}]})
 
     type: TaskType
     provider: Provider
     model: str | None = Field(default=None, min_length=1, max_length=200)
-    prompt: str = Field(min_length=1, description="The prompt; its size limit answers 413 when exceeded.")
+    prompt: str | None = Field(default=None, min_length=1,
+                               description="The prompt of every type but chat. The UTF-8 bytes of system, prompt "
+                                           "and messages together have a limit that answers 413 when exceeded.")
+    messages: list[ChatMessage] | None = Field(
+        default=None, min_length=1, max_length=MAX_MESSAGES,
+        description="Chat tasks only (and required there): the history, the last message the user's.")
     system: str | None = Field(default=None, max_length=20_000)
     name: str | None = Field(default=None, max_length=200)
     options: TextOptions = Field(default_factory=TextOptions)
+    provider_options: OpenAIOptions | AnthropicOptions | GeminiOptions | None = Field(
+        default=None, union_mode="left_to_right",
+        description="Options only the task's provider has; validated against that provider's fields.")
+
+    @model_validator(mode="after")
+    def _fits_type_and_provider(self) -> TaskCreate:
+        if self.type is TaskType.CHAT:
+            if self.messages is None or self.prompt is not None:
+                raise ValueError("a chat task takes `messages` (its history), not `prompt`")
+            if self.messages[-1].role != "user":
+                raise ValueError("the last of `messages` must be the user's")
+        elif self.prompt is None or self.messages is not None:
+            raise ValueError(f"a {self.type} task takes `prompt`, not `messages`")
+        given = self.options.model_dump(exclude_none=True)
+        if refused := sorted(UNSUPPORTED.get(self.provider, frozenset()) & given.keys()):
+            raise ValueError(f"{self.provider} does not support the option(s) {', '.join(refused)}")
+        top = TEMPERATURE_MAX.get(self.provider)
+        if top is not None and (self.options.temperature or 0) > top:
+            raise ValueError(f"{self.provider} takes a temperature from 0 to {top}")
+        if self.provider_options is not None:
+            self.provider_options = _options_for(self.provider, self.provider_options)
+        return self
+
+    def input_bytes(self) -> int:
+        """UTF-8 bytes of everything the model reads: system prompt, prompt and messages."""
+        texts = [self.system or "", self.prompt or "", *(m.content for m in self.messages or [])]
+        return sum(len(text.encode("utf-8", "surrogatepass")) for text in texts)
+
+
+def _options_for(provider: Provider, given: BaseModel) -> BaseModel:
+    """The provider options validated as the task's provider's own (the union admits any provider's)."""
+    model = OPTIONS_OF.get(provider)
+    if model is None:
+        raise ValueError(f"{provider} takes no provider_options")
+    try:
+        return model.model_validate(given.model_dump(exclude_unset=True))
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ValueError(f"provider_options for {provider}: {problems}") from None
 
 
 class TaskError(BaseModel):
     code: str
     message: str
     retryable: bool = False
+    details: dict[str, Any] | None = Field(
+        default=None, description="The provider's own words and HTTP status (provider_message, provider_status).")
 
 
 class Usage(BaseModel):
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
+    """Tokens under the same names for every provider."""
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
     total_tokens: int | None = None
 
 
@@ -148,7 +264,8 @@ class TaskSummary(BaseModel):
 
 
 class TaskView(BaseModel):
-    """A task as the API shows it to its owner; `input` and `options` are read from the request snapshot."""
+    """A task as the API shows it to its owner; `input` (the `system` prompt, and the `prompt`, or a chat's
+    `messages`) and `options` are read from the request snapshot."""
 
     id: str
     type: TaskType
@@ -175,12 +292,12 @@ class TaskView(BaseModel):
         data = task.model_dump(exclude={"owner", "seq", "lease_until", "lease_owner", "request_s3_key",
                                         "request_bytes", "due_at", "resends"})
         snapshot = task.request_snapshot or {}
-        given: dict[str, Any] = {}
-        for message in snapshot.get("messages", []):
-            if message.get("role") == "system":
-                given["system"] = message.get("content")
-            elif message.get("role") == "user":
-                given["prompt"] = message.get("content")
+        messages = snapshot.get("messages") or []
+        given: dict[str, Any] = {"system": snapshot["system"]} if snapshot.get("system") else {}
+        if task.type is TaskType.CHAT:
+            given["messages"] = messages
+        elif messages:
+            given["prompt"] = messages[-1].get("content")
         return cls(**data, input=given, options=snapshot.get("options", {}), last_seq=task.seq)
 
 

@@ -1,57 +1,54 @@
-"""OpenAI and any OpenAI-compatible endpoint, on the official `openai` SDK (imported only when used)."""
+"""OpenAI and any OpenAI-compatible endpoint, on the official `openai` SDK (imported only when used).
+
+Chat Completions: the system prompt is the first message, `response_format` goes as is, and the
+provider options (models/provider_options.OpenAIOptions) are top-level parameters.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from spoonfeeder.providers.base import Credentials, OnDelta, ProviderError, TextRequest, TextResult
+from spoonfeeder.providers.base import (
+    Answer,
+    Credentials,
+    ErrorCode,
+    ListsModels,
+    OnDelta,
+    ProviderError,
+    TextRequest,
+    TextResult,
+    sdk_errors,
+    usage,
+)
+from spoonfeeder.providers.errors import Row, stainless_error
 
 if TYPE_CHECKING:
     import openai
 
+#: OpenAI's particular rows, by its error `code` (the common rows by HTTP status follow).
+ERROR_ROWS = (
+    Row(ErrorCode.CONTEXT_TOO_LONG, kind="context_length_exceeded"),
+    Row(ErrorCode.CONTENT_FILTERED, kind="content_policy_violation"),
+    Row(ErrorCode.CONTENT_FILTERED, kind="content_filter"),
+    Row(ErrorCode.MODEL_NOT_FOUND, kind="model_not_found"),
+    Row(ErrorCode.INVALID_API_KEY, kind="invalid_api_key"),
+)
+#: Finish reasons that mean a filter stopped the answer (Azure OpenAI and others report it this way).
+FILTERED_FINISH = frozenset({"content_filter"})
 
-def _retry_after(headers: Any) -> float | None:
-    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        raw = headers.get(name) if headers is not None else None
-        if raw:
-            try:
-                return float(raw) / scale
-            except ValueError:
-                return None
-    return None
 
-
-def map_error(exc: Exception) -> ProviderError:
-    """Translate the SDK's exceptions into the task machinery's retry rules (DESIGN §4)."""
+def map_error(exc: Exception) -> ProviderError | None:
+    """The SDK's failures as task error codes (DESIGN §7); None for anything else."""
     import openai
 
-    if isinstance(exc, openai.APITimeoutError):
-        return ProviderError("PROVIDER_TIMEOUT", "the provider did not answer in time", retryable=True)
-    if isinstance(exc, openai.APIConnectionError):
-        return ProviderError("PROVIDER_UNREACHABLE", "could not reach the provider", retryable=True)
-    if not isinstance(exc, openai.APIStatusError):
-        return ProviderError("PROVIDER_ERROR", str(exc), retryable=True)
-    status = exc.status_code
-    message = exc.message
-    if status == 401:
-        return ProviderError("INVALID_API_KEY", "the provider rejected the API key", retryable=False, status=status)
-    if status == 429:
-        return ProviderError("RATE_LIMITED", message, retryable=True, status=status,
-                             retry_after=_retry_after(exc.response.headers))
-    if status >= 500 or status in (408, 409):
-        return ProviderError("PROVIDER_UNAVAILABLE", message, retryable=True, status=status,
-                             retry_after=_retry_after(exc.response.headers))
-    if status == 403:
-        return ProviderError("PROVIDER_FORBIDDEN", message, retryable=False, status=status)
-    if status == 404:
-        return ProviderError("MODEL_NOT_FOUND", message, retryable=False, status=status)
-    body = exc.body if isinstance(exc.body, dict) else {}
-    if body.get("code") == "content_policy_violation":
-        return ProviderError("CONTENT_REFUSED", message, retryable=False, status=status)
-    return ProviderError("PROVIDER_BAD_REQUEST", message, retryable=False, status=status)
+    return stainless_error(openai, ERROR_ROWS, exc)
 
 
-class OpenAIProvider:
+def _usage(raw: Any) -> dict[str, int] | None:
+    return usage(raw.prompt_tokens, raw.completion_tokens) if raw is not None else None
+
+
+class OpenAIProvider(ListsModels):
     def __init__(self, credentials: Credentials, *, timeout: float) -> None:
         import openai
 
@@ -60,57 +57,34 @@ class OpenAIProvider:
             api_key=credentials.api_key, base_url=credentials.base_url, max_retries=0, timeout=timeout,
         )
 
-    def _params(self, request: TextRequest) -> dict[str, Any]:
-        return {"model": request.model, "messages": request.messages, **request.options}
+    @staticmethod
+    def params(request: TextRequest) -> dict[str, Any]:
+        """The Chat Completions parameters of a neutral request."""
+        system = [{"role": "system", "content": request.system}] if request.system else []
+        return {"model": request.model, "messages": [*system, *request.messages], **request.options,
+                **request.provider_options}
 
     def stream(self, request: TextRequest, on_delta: OnDelta) -> TextResult:
-        parts: list[str] = []
-        usage = None
-        finish = None
-        try:
+        answer = Answer(on_delta)
+        with sdk_errors(map_error):
             chunks = self._client.chat.completions.create(
-                **self._params(request), stream=True, stream_options={"include_usage": True},
+                **self.params(request), stream=True, stream_options={"include_usage": True},
             )
             for chunk in chunks:
-                if chunk.usage is not None:
-                    usage = chunk.usage.model_dump(include={"prompt_tokens", "completion_tokens", "total_tokens"})
+                answer.usage = _usage(chunk.usage) or answer.usage
                 for choice in chunk.choices:
-                    if choice.delta and choice.delta.content:
-                        parts.append(choice.delta.content)
-                        on_delta(choice.delta.content)
-                    if choice.finish_reason:
-                        finish = choice.finish_reason
-        except Exception as exc:
-            if isinstance(exc, ProviderError) or not _is_sdk_error(exc):
-                raise
-            raise map_error(exc) from exc
-        return TextResult("".join(parts), usage, finish)
+                    answer.add(choice.delta.content if choice.delta else None)
+                    answer.finish_reason = choice.finish_reason or answer.finish_reason
+        return answer.result(FILTERED_FINISH)
 
     def generate(self, request: TextRequest) -> TextResult:
-        try:
-            done = self._client.chat.completions.create(**self._params(request))
-        except Exception as exc:
-            if not _is_sdk_error(exc):
-                raise
-            raise map_error(exc) from exc
+        with sdk_errors(map_error):
+            done = self._client.chat.completions.create(**self.params(request))
         choice = done.choices[0]
-        usage = done.usage.model_dump(include={"prompt_tokens", "completion_tokens", "total_tokens"}) \
-            if done.usage else None
-        return TextResult(choice.message.content or "", usage, choice.finish_reason)
-
-    def test_connection(self) -> None:
-        self.list_models()
+        answer = Answer(usage=_usage(done.usage), finish_reason=choice.finish_reason)
+        answer.add(choice.message.content)
+        return answer.result(FILTERED_FINISH)
 
     def list_models(self) -> list[str]:
-        try:
+        with sdk_errors(map_error):
             return [m.id for m in self._client.models.list()]
-        except Exception as exc:
-            if not _is_sdk_error(exc):
-                raise
-            raise map_error(exc) from exc
-
-
-def _is_sdk_error(exc: Exception) -> bool:
-    import openai
-
-    return isinstance(exc, openai.OpenAIError)

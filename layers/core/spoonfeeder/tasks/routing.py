@@ -18,7 +18,8 @@ TEXT_TYPES = frozenset({TaskType.TEXT, TaskType.CHAT, TaskType.SUMMARIZE})
 MEDIA_TYPES = frozenset({TaskType.IMAGE, TaskType.VIDEO, TaskType.AUDIO})
 
 # What can run today; everything else is refused with 422 rather than queued to fail later.
-RUNNABLE = frozenset({(TaskType.TEXT, Provider.OPENAI)})
+RUNNABLE = frozenset((task_type, provider) for task_type in (TaskType.TEXT, TaskType.CHAT)
+                     for provider in (Provider.OPENAI, Provider.ANTHROPIC, Provider.GEMINI))
 
 DEFAULT_MODELS = {
     Provider.OPENAI: "gpt-4o-mini",

@@ -153,9 +153,7 @@ class TextTaskRunner:
         return Run(moved[0], lease_owner, attempt) if moved else None
 
     def _generate(self, run: Run, creds: Credentials) -> TextResult:
-        snapshot = run.task.request_snapshot or {}
-        request = TextRequest(model=snapshot["model"], messages=snapshot["messages"],
-                              options=snapshot.get("options", {}))
+        request = TextRequest.of_snapshot(run.task.request_snapshot or {})
         provider = registry.text_provider(run.task.provider, creds, timeout=self.settings.provider_timeout_seconds)
         coalescer = DeltaCoalescer(
             lambda text, index: self._write(run, EventType.DELTA, {"text": text, "index": index}),
@@ -214,7 +212,10 @@ class TextTaskRunner:
 
 
 def _error(err: ProviderError, *, retryable: bool) -> dict[str, Any]:
-    return {"code": err.code, "message": err.message[:ERROR_MESSAGE_MAX_CHARS], "retryable": retryable}
+    error = {"code": err.code, "message": err.message[:ERROR_MESSAGE_MAX_CHARS], "retryable": retryable}
+    if err.details is not None:
+        error["details"] = err.details
+    return error
 
 
 def _seconds_until(iso_moment: str, now: datetime) -> int:

@@ -51,9 +51,10 @@ class TaskService:
         """One transaction (the task already queued, its created and queued events, the key's claim, and the
         request's count against the `quota`), then one send. The answer is built from what was written; only
         the quota's new count is read, while the message is sent."""
-        size = len(body.prompt.encode("utf-8", "surrogatepass"))
+        size = body.input_bytes()
         if size > self.max_prompt_bytes:
-            raise PayloadTooLarge(f"prompt is larger than {self.max_prompt_bytes} bytes of UTF-8",
+            raise PayloadTooLarge(f"system, prompt and messages are larger than {self.max_prompt_bytes} bytes of "
+                                  "UTF-8 together",
                                   details={"limit_bytes": self.max_prompt_bytes, "bytes": size})
         lane = routing.ensure_runnable(body.type, body.provider)
         claim = None

@@ -1,0 +1,71 @@
+"""What a task may ask of one provider only (`provider_options`), and which neutral options a provider lacks.
+
+Every provider has its own model, so an option reaches a provider only when it is known to it, in range:
+nothing is passed through blindly (unknown fields are refused with 400 when the task is created).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+
+class _Options(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class OpenAIOptions(_Options):
+    """OpenAI Chat Completions parameters that have no neutral counterpart."""
+
+    frequency_penalty: float | None = Field(default=None, ge=-2, le=2, allow_inf_nan=False)
+    presence_penalty: float | None = Field(default=None, ge=-2, le=2, allow_inf_nan=False)
+    # Token id → bias; OpenAI accepts at most 300 entries in -100..100.
+    logit_bias: dict[Annotated[str, StringConstraints(pattern=r"^\d{1,7}$")],
+                     Annotated[int, Field(ge=-100, le=100)]] | None = Field(default=None, max_length=300)
+    user: str | None = Field(default=None, min_length=1, max_length=256)
+
+
+class AnthropicMetadata(_Options):
+    user_id: str = Field(min_length=1, max_length=256)
+
+
+class AnthropicThinking(_Options):
+    type: Literal["enabled"]
+    budget_tokens: int = Field(ge=1024, le=128_000)
+
+
+class AnthropicOptions(_Options):
+    """Anthropic Messages parameters that have no neutral counterpart."""
+
+    top_k: int | None = Field(default=None, ge=1, le=500)
+    metadata: AnthropicMetadata | None = None
+    thinking: AnthropicThinking | None = None
+
+
+HarmCategory = Literal["HARM_CATEGORY_HARASSMENT", "HARM_CATEGORY_HATE_SPEECH", "HARM_CATEGORY_SEXUALLY_EXPLICIT",
+                       "HARM_CATEGORY_DANGEROUS_CONTENT", "HARM_CATEGORY_CIVIC_INTEGRITY"]
+HarmThreshold = Literal["BLOCK_LOW_AND_ABOVE", "BLOCK_MEDIUM_AND_ABOVE", "BLOCK_ONLY_HIGH", "BLOCK_NONE", "OFF"]
+
+
+class GeminiSafetySetting(_Options):
+    category: HarmCategory
+    threshold: HarmThreshold
+
+
+class GeminiOptions(_Options):
+    """Gemini generation-config fields that have no neutral counterpart."""
+
+    top_k: int | None = Field(default=None, ge=1, le=500)
+    presence_penalty: float | None = Field(default=None, ge=-2, lt=2, allow_inf_nan=False)
+    frequency_penalty: float | None = Field(default=None, ge=-2, lt=2, allow_inf_nan=False)
+    safety_settings: list[GeminiSafetySetting] | None = Field(default=None, max_length=5)
+
+
+# Keyed by provider name (models/tasks.Provider is a str enum, so its members find these).
+OPTIONS_OF: dict[str, type[_Options]] = {"openai": OpenAIOptions, "anthropic": AnthropicOptions,
+                                         "gemini": GeminiOptions}
+#: Neutral options a provider has no way to honour: refused rather than silently dropped.
+UNSUPPORTED: dict[str, frozenset[str]] = {"anthropic": frozenset({"seed"})}
+#: Where a provider's temperature range is narrower than the neutral 0..2.
+TEMPERATURE_MAX: dict[str, float] = {"anthropic": 1.0}
