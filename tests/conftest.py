@@ -1,4 +1,4 @@
-"""Shared fixtures: moto's server over HTTP with the real template's resources, the fake OpenAI, and the
+"""Shared fixtures: moto's server over HTTP with the real template's resources, the provider fakes, and the
 functions' handlers loaded from their folders with the environment the template gives them."""
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 REGION = "us-east-1"
 OPENAI_KEY = "sk-test-integration-0000000001"
+PROVIDER_KEYS = {"openai": OPENAI_KEY, "anthropic": "sk-ant-test-integration-0001",
+                 "gemini": "AIza-test-integration-0001"}
 # Small numbers so retries and dead-lettering happen within seconds.
 TEST_PARAMETERS = {"MaxReceiveCount": "3", "RetryBaseSeconds": "1", "UserRequestsPerMinute": "1000"}
 
@@ -52,14 +54,26 @@ def stack(moto_url: str) -> Any:
 
 
 @pytest.fixture(scope="session")
-def fake_openai(stack: Any) -> Iterator[Any]:
+def provider_fakes(stack: Any) -> Iterator[dict[str, Any]]:
+    """A fake of each cloud provider, each the operator default of its provider in the ProviderSecret."""
+    from localcloud.fakes.anthropic_server import FakeAnthropic
+    from localcloud.fakes.gemini_server import FakeGemini
     from localcloud.fakes.openai_server import FakeOpenAI
 
-    with FakeOpenAI(api_key=OPENAI_KEY) as server:
+    with (FakeOpenAI(api_key=PROVIDER_KEYS["openai"]) as openai,
+          FakeAnthropic(api_key=PROVIDER_KEYS["anthropic"]) as anthropic,
+          FakeGemini(api_key=PROVIDER_KEYS["gemini"]) as gemini):
+        fakes = {"openai": openai, "anthropic": anthropic, "gemini": gemini}
         boto3.client("secretsmanager").put_secret_value(
             SecretId=stack.resources["ProviderSecret"],
-            SecretString=json.dumps({"openai": {"api_key": OPENAI_KEY, "base_url": server.base_url}}))
-        yield server
+            SecretString=json.dumps({name: {"api_key": PROVIDER_KEYS[name], "base_url": fake.base_url}
+                                     for name, fake in fakes.items()}))
+        yield fakes
+
+
+@pytest.fixture(scope="session")
+def fake_openai(provider_fakes: dict[str, Any]) -> Any:
+    return provider_fakes["openai"]
 
 
 @pytest.fixture

@@ -213,6 +213,11 @@ class FakeServer:
         return response
 
 
+def json_answer(reply: str) -> str:
+    """The reply when JSON is asked for: an object every JSON mode accepts, still deterministic."""
+    return json.dumps({"text": reply})
+
+
 def words(text: str) -> int:
     """The fakes' token count: whitespace-separated words (deterministic, so tests can assert it)."""
     return len(text.split())

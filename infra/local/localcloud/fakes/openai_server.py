@@ -29,7 +29,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .base import FakeServer, Fault, words
+from .base import FakeServer, Fault, json_answer, words
 
 DEFAULT_MODELS: tuple[str, ...] = ("gpt-4o-mini", "gpt-4o", "gpt-4.1-mini")
 _CREATED = 1_700_000_000  # fixed "created" for models, so listings are stable
@@ -163,6 +163,8 @@ class FakeOpenAI(FakeServer):
         # A filtered answer is a success with no text and the finish reason saying why (as Azure OpenAI sends).
         filtered = fault is not None and fault.kind == "content_filtered"
         reply = "" if filtered else self._reply_for(body["messages"])
+        if (body.get("response_format") or {}).get("type") in ("json_object", "json_schema"):
+            reply = json_answer(reply)
         finish = "content_filter" if filtered else "stop"
         usage = self._usage(body["messages"], reply)
         if body.get("stream"):

@@ -31,16 +31,21 @@ class AnthropicMetadata(_Options):
 
 
 class AnthropicThinking(_Options):
-    type: Literal["enabled"]
-    budget_tokens: int = Field(ge=1024, le=128_000)
+    """Extended thinking: `enabled` with a token budget (below the task's max_tokens), `adaptive` (the model
+    decides), or `disabled`."""
+
+    type: Literal["enabled", "adaptive", "disabled"]
+    budget_tokens: int | None = Field(default=None, ge=1024, le=128_000)
+    display: Literal["summarized", "omitted"] | None = None
 
 
 class AnthropicOptions(_Options):
-    """Anthropic Messages parameters that have no neutral counterpart."""
+    """Anthropic Messages parameters that have no neutral counterpart. (Anthropic's current API has no sampling
+    parameters: temperature, top_p, top_k and seed are refused for it.)"""
 
-    top_k: int | None = Field(default=None, ge=1, le=500)
     metadata: AnthropicMetadata | None = None
     thinking: AnthropicThinking | None = None
+    effort: Literal["low", "medium", "high", "xhigh", "max"] | None = None
 
 
 HarmCategory = Literal["HARM_CATEGORY_HARASSMENT", "HARM_CATEGORY_HATE_SPEECH", "HARM_CATEGORY_SEXUALLY_EXPLICIT",
@@ -65,7 +70,6 @@ class GeminiOptions(_Options):
 # Keyed by provider name (models/tasks.Provider is a str enum, so its members find these).
 OPTIONS_OF: dict[str, type[_Options]] = {"openai": OpenAIOptions, "anthropic": AnthropicOptions,
                                          "gemini": GeminiOptions}
-#: Neutral options a provider has no way to honour: refused rather than silently dropped.
-UNSUPPORTED: dict[str, frozenset[str]] = {"anthropic": frozenset({"seed"})}
-#: Where a provider's temperature range is narrower than the neutral 0..2.
-TEMPERATURE_MAX: dict[str, float] = {"anthropic": 1.0}
+#: Neutral options a provider has no way to honour: refused rather than silently dropped. (Anthropic's Messages
+#: API, version 2026-10-21, takes no sampling parameters.)
+UNSUPPORTED: dict[str, frozenset[str]] = {"anthropic": frozenset({"seed", "temperature", "top_p"})}

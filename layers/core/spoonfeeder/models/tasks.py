@@ -10,7 +10,6 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from spoonfeeder.models.provider_options import (
     OPTIONS_OF,
-    TEMPERATURE_MAX,
     UNSUPPORTED,
     AnthropicOptions,
     GeminiOptions,
@@ -162,9 +161,6 @@ class TaskCreate(BaseModel):
         given = self.options.model_dump(exclude_none=True)
         if refused := sorted(UNSUPPORTED.get(self.provider, frozenset()) & given.keys()):
             raise ValueError(f"{self.provider} does not support the option(s) {', '.join(refused)}")
-        top = TEMPERATURE_MAX.get(self.provider)
-        if top is not None and (self.options.temperature or 0) > top:
-            raise ValueError(f"{self.provider} takes a temperature from 0 to {top}")
         if self.provider_options is not None:
             self.provider_options = _options_for(self.provider, self.provider_options)
         return self

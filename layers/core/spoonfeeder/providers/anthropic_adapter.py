@@ -4,7 +4,8 @@ Mapping of the neutral request: `system` is the `system` parameter; `max_tokens`
 task's or `DEFAULT_MAX_TOKENS`; `stop` is `stop_sequences`. Structured output: a `json_schema` response format is
 Anthropic's own `output_config.format` (the answer is constrained to the schema). Anthropic has no plain "any JSON
 object" mode, so `json_object` adds an instruction to the system prompt: the model is asked, not constrained, and
-the docs say so. `seed` does not exist on Anthropic and is refused when the task is created.
+the docs say so. The current Messages API has no sampling parameters: `temperature`, `top_p` and `seed` are
+refused when the task is created (models/provider_options.UNSUPPORTED).
 """
 
 from __future__ import annotations
@@ -83,7 +84,10 @@ class AnthropicProvider(ListsModels):
             params["system"] = "\n\n".join(system)
         if "stop" in options:
             params["stop_sequences"] = options.pop("stop")
-        return {**params, **options, **request.provider_options}
+        own = dict(request.provider_options)
+        if "effort" in own:  # how hard to think is part of Anthropic's output configuration
+            params["output_config"] = {**params.get("output_config", {}), "effort": own.pop("effort")}
+        return {**params, **options, **own}
 
     def stream(self, request: TextRequest, on_delta: OnDelta) -> TextResult:
         answer = Answer(on_delta)

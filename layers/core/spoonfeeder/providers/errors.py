@@ -68,9 +68,10 @@ def http_error(rows: Sequence[Row], *, status: int | None, kind: str | None, mes
 
 
 def status_error(rows: Sequence[Row], *, status: int, body: object, fallback: str, headers: Any) -> ProviderError:
-    """An HTTP error whose body is the provider's error object: {"message", "code"?, "type"?} (OpenAI's and
-    Anthropic's shape once their SDKs unwrap it)."""
+    """An HTTP error whose body is the provider's error object {"message", "code"?, "type"?}, or holds it under
+    "error" (OpenAI's and Anthropic's shapes, whether or not the SDK unwrapped it)."""
     fields = body if isinstance(body, dict) else {}
+    fields = fields["error"] if isinstance(fields.get("error"), dict) else fields
     kind = fields.get("code") or fields.get("type")
     message = fields.get("message") or fallback
     return http_error(rows, status=status, kind=kind if isinstance(kind, str) else None, message=str(message),
@@ -97,8 +98,7 @@ def stainless_error(sdk: ModuleType, rows: Sequence[Row], exc: Exception) -> Pro
         return status_error(rows, status=exc.status_code, body=exc.body, fallback=exc.message,
                             headers=exc.response.headers)
     if isinstance(exc, sdk.APIError) and isinstance(exc.body, dict):  # an `error` event inside a stream
-        return status_error(rows, status=None, body=exc.body.get("error", exc.body), fallback=exc.message,
-                            headers=None)
+        return status_error(rows, status=None, body=exc.body, fallback=exc.message, headers=None)
     if isinstance(exc, sdk.APIError):  # could not connect, or the stream broke off
         return transport_error(exc) or ProviderError.of(ErrorCode.PROVIDER_UNAVAILABLE, provider_message=str(exc))
     return transport_error(exc)
