@@ -26,3 +26,33 @@ def test_handler_import_pulls_in_no_provider_sdk(stack: Any, function: str) -> N
     result = subprocess.run([sys.executable, "-c", PROBE, str(spec.code_dir)], env=env, capture_output=True,
                             text=True, timeout=60, check=True)
     assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+
+
+WORKER_RUN = """
+import json, sys
+sys.path[:0] = [sys.argv[1], sys.argv[2]]
+import boto3, app
+from tests.conftest import LambdaContext
+from tests.integration.test_llm_worker import sqs_event
+
+sqs = boto3.client("sqs")
+queue = sys.argv[3]
+arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+got = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, AttributeNames=["All"], WaitTimeSeconds=5)
+app.lambda_handler(sqs_event(got["Messages"], arn), LambdaContext())
+print(json.dumps([m for m in ("openai", "anthropic", "google.genai") if m in sys.modules]))
+"""
+
+
+def test_a_worker_that_ran_an_openai_task_imported_only_openai(
+        stack: Any, api: Any, queues: dict[str, str], fake_openai: Any) -> None:
+    from tests.conftest import ROOT
+
+    fake_openai.reset()
+    task_id = api("POST", "/api/tasks", body={"type": "text", "provider": "openai", "prompt": "hi"})[1]["data"]["id"]
+    spec = stack.functions["LlmWorkerFunction"]
+    result = subprocess.run([sys.executable, "-c", WORKER_RUN, str(spec.code_dir), str(ROOT),
+                             queues["LlmTasksQueue"]], env={**os.environ, **spec.env}, capture_output=True,
+                            text=True, timeout=120, check=True)
+    assert api("GET", f"/api/tasks/{task_id}")[1]["data"]["status"] == "succeeded", result.stderr[-2000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == ["openai"]

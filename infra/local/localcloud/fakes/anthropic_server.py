@@ -25,7 +25,7 @@ from aiohttp import web
 
 from .base import FakeServer, Fault, json_answer, words
 
-DEFAULT_MODELS: tuple[str, ...] = ("claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-1")
+DEFAULT_MODELS: tuple[str, ...] = ("claude-sonnet-4-6", "claude-haiku-4-5", "claude-opus-4-6")
 #: Anthropic's error type for each HTTP status it uses.
 _TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
           404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error", 500: "api_error",

@@ -23,7 +23,7 @@ RUNNABLE = frozenset((task_type, provider) for task_type in (TaskType.TEXT, Task
 
 DEFAULT_MODELS = {
     Provider.OPENAI: "gpt-4o-mini",
-    Provider.ANTHROPIC: "claude-sonnet-4-5",
+    Provider.ANTHROPIC: "claude-sonnet-4-6",  # claude-sonnet-4-5 reaches its end of life on 2026-11-30
     Provider.GEMINI: "gemini-2.5-flash",
     Provider.OLLAMA: "llama3.2",
 }
