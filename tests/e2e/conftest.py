@@ -1,7 +1,8 @@
 """The whole local cloud, started as a developer starts it (`make dev`), used over HTTP and WebSocket.
 
-The OpenAI endpoint is a fake the tests control, configured the way a real one is (OPENAI_API_KEY and
-OPENAI_BASE_URL), so provider faults can be injected while everything else is the real stack.
+The provider endpoints are fakes the tests control, configured the way real ones are (OPENAI_API_KEY and
+OPENAI_BASE_URL, and the same for ANTHROPIC_ and GEMINI_), so provider faults can be injected while everything
+else is the real stack.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from websockets.sync.client import ClientConnection, connect
 
 ROOT = Path(__file__).resolve().parents[2]
 OPENAI_KEY = "sk-test-e2e-000000000000001"
+PROVIDER_KEYS = {"openai": OPENAI_KEY, "anthropic": "sk-ant-test-e2e-0001", "gemini": "AIza-test-e2e-0001"}
 PASSWORD = "Second-user-Passw0rd"
 # Retries within seconds, a request quota the tests' status polling stays under, and a short run lease so a
 # killed worker's task is taken over within seconds.
@@ -68,6 +70,17 @@ def provider() -> Iterator[Any]:
         yield server
 
 
+@pytest.fixture(scope="session")
+def other_providers() -> Iterator[dict[str, Any]]:
+    """Anthropic's and Gemini's fakes, which the tests control like OpenAI's (same keyword: configured as real)."""
+    from localcloud.fakes.anthropic_server import FakeAnthropic
+    from localcloud.fakes.gemini_server import FakeGemini
+
+    with (FakeAnthropic(api_key=PROVIDER_KEYS["anthropic"], chunk_size=6) as anthropic,
+          FakeGemini(api_key=PROVIDER_KEYS["gemini"], chunk_size=6) as gemini):
+        yield {"anthropic": anthropic, "gemini": gemini}
+
+
 @pytest.fixture
 def openai(provider: Any) -> Any:
     provider.reset()
@@ -80,7 +93,7 @@ def running_cloud(state: Path, command: list[str], **settings: str) -> Iterator[
     """The local cloud in its own process group, as a terminal runs it; stopped with Ctrl-C (SIGINT)."""
     from localcloud.moto_process import free_port
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OPENAI_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OPENAI_", "ANTHROPIC_", "GEMINI_"))}
     env.update(SPOON_PORT=str(free_port()), SPOON_AWS_PORT=str(free_port()), SPOON_STATE_DIR=str(state),
                SPOON_PARAMETERS=PARAMETERS, SPOON_LOG_LEVEL="WARNING", **settings)
     log = state / "cloud.log"
@@ -102,10 +115,12 @@ def running_cloud(state: Path, command: list[str], **settings: str) -> Iterator[
 
 
 @pytest.fixture(scope="session")
-def cloud(tmp_path_factory: pytest.TempPathFactory, provider: Any) -> Iterator[Cloud]:
+def cloud(tmp_path_factory: pytest.TempPathFactory, provider: Any, other_providers: dict[str, Any]) -> Iterator[Cloud]:
     """Started exactly as a developer starts it, with a real-looking provider configuration."""
+    others = {f"{name.upper()}_{what}": value for name, fake in other_providers.items()
+              for what, value in (("API_KEY", PROVIDER_KEYS[name]), ("BASE_URL", fake.base_url))}
     with running_cloud(tmp_path_factory.mktemp("local-cloud"), ["make", "--no-print-directory", "dev"],
-                       OPENAI_API_KEY=OPENAI_KEY, OPENAI_BASE_URL=provider.base_url) as started:
+                       OPENAI_API_KEY=OPENAI_KEY, OPENAI_BASE_URL=provider.base_url, **others) as started:
         yield started
 
 

@@ -20,14 +20,17 @@ def offline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
         yield cloud
 
 
-def test_simulated_provider_is_labelled(offline: Cloud) -> None:
-    assert offline.info["simulated_providers"] == ["openai"]
-    health = httpx.get(f"{offline.api}/health").json()["data"]
-    assert health["status"] == "healthy" and health["provider_keys"]["openai"]["simulated"] is True
+@pytest.mark.parametrize("vendor", ["openai", "anthropic", "gemini"])
+def test_simulated_provider_is_labelled(offline: Cloud, vendor: str) -> None:
+    assert offline.info["simulated_providers"] == ["openai", "anthropic", "gemini"]
+    health = httpx.get(f"{offline.api}/health", timeout=30).json()["data"]  # the first call starts the function
+    assert health["status"] == "healthy" and health["provider_keys"][vendor]["simulated"] is True
     tokens = offline.login(offline.info["username"], offline.info["password"])
     user = User(offline, tokens["accessToken"], "")
-    created = user.call("POST", "/tasks", json={"type": "text", "provider": "openai", "prompt": "hi"})
+    created = user.call("POST", "/tasks", json={"type": "text", "provider": vendor, "prompt": "hi"})
     task_id = created.json()["data"]["id"]
     task = wait_for_status(user, task_id, {"succeeded", "failed"})
     assert task["status"] == "succeeded" and task["metadata"] == {"simulated": True}
-    assert "SIMULATED" in Path(offline.log).read_text(errors="replace")
+    assert task["result"]["text"] == "Echo: hi"
+    log = Path(offline.log).read_text(errors="replace")
+    assert f"SIMULATED provider: {vendor}" in log

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import json
 import logging
 import os
@@ -28,6 +29,21 @@ REGION = "us-east-1"
 READY_LINE = "Spoon Feeder local cloud is up"
 
 
+#: Each cloud provider: the prefix of its environment variables, and the fake (module, class) that answers
+#: in its place when no key is given.
+PROVIDER_FAKES = {
+    "openai": ("OPENAI", ("openai_server", "FakeOpenAI")),
+    "anthropic": ("ANTHROPIC", ("anthropic_server", "FakeAnthropic")),
+    "gemini": ("GEMINI", ("gemini_server", "FakeGemini")),
+}
+
+
+@dataclass(frozen=True)
+class ProviderAccess:
+    api_key: str | None = field(default=None, repr=False)  # never printed
+    base_url: str | None = None  # None: the SDK's own default endpoint
+
+
 @dataclass
 class Settings:
     """What the local cloud is told through the environment (``from_env``); relative paths are taken from
@@ -45,7 +61,9 @@ class Settings:
                               ``rate(1 minute)`` rule every 1.2 s; ``cron()`` schedules are not run locally
     ``SPOON_IAM``             ``enforce`` (the default): every AWS call is checked against the caller's IAM
                               policies, functions run as their roles; ``off`` checks nothing
-    ``OPENAI_API_KEY``, ``OPENAI_BASE_URL``  the real provider; without a key a local fake answers
+    ``OPENAI_API_KEY``, ``OPENAI_BASE_URL``, ``ANTHROPIC_API_KEY``, ``ANTHROPIC_BASE_URL``, ``GEMINI_API_KEY``,
+    ``GEMINI_BASE_URL``       a real provider (the base URL is optional); a provider without a key is answered
+                              by its local fake, labelled simulated
     """
 
     port: int = 3001
@@ -55,8 +73,7 @@ class Settings:
     parameters: dict[str, str] = field(default_factory=dict)
     dev_user: str = "dev@spoonfeeder.local"
     dev_password: str | None = None
-    openai_api_key: str | None = None
-    openai_base_url: str | None = None
+    providers: dict[str, ProviderAccess] = field(default_factory=dict)
     log_level: str | None = None
     schedule_scale: float = 1.0
     enforce_iam: bool = True
@@ -73,8 +90,8 @@ class Settings:
             parameters={key: value for key, sep, value in pairs if key and sep},
             dev_user=env.get("SPOON_DEV_USER") or "dev@spoonfeeder.local",
             dev_password=env.get("SPOON_DEV_PASSWORD") or None,
-            openai_api_key=env.get("OPENAI_API_KEY") or None,
-            openai_base_url=env.get("OPENAI_BASE_URL") or None,
+            providers={name: ProviderAccess(env.get(f"{prefix}_API_KEY") or None, env.get(f"{prefix}_BASE_URL") or None)
+                       for name, (prefix, _) in PROVIDER_FAKES.items()},
             log_level=env.get("SPOON_LOG_LEVEL") or None,
             schedule_scale=_scale(env.get("SPOON_SCHEDULE_SCALE")),
             enforce_iam=_iam(env.get("SPOON_IAM")))
@@ -210,25 +227,26 @@ class LocalCloud:
         return password
 
     def _provider_secret(self) -> list[str]:
+        """The operator defaults of every cloud provider: the real one where a key is given, else its fake
+        (started here, stopped with the cloud), marked simulated. Returns the simulated providers."""
         assert self.stack is not None
         secret_id = self.stack.resources.get("ProviderSecret")
-        s = self.settings
-        if s.openai_api_key:
-            value: dict[str, Any] = {"api_key": s.openai_api_key,
-                                     "base_url": s.openai_base_url or "https://api.openai.com/v1"}
-            simulated: list[str] = []
-        else:
-            from .fakes.openai_server import FakeOpenAI
-
-            fake = FakeOpenAI(host="127.0.0.1", port=0, api_key=None).start()
+        value: dict[str, Any] = {}
+        simulated: list[str] = []
+        for name, (prefix, (module, class_name)) in PROVIDER_FAKES.items():
+            access = self.settings.providers.get(name) or ProviderAccess()
+            if access.api_key:
+                value[name] = {"api_key": access.api_key, "base_url": access.base_url}
+                continue
+            fake_class = getattr(importlib.import_module(f"{__package__}.fakes.{module}"), class_name)
+            fake = fake_class(host="127.0.0.1", port=0, api_key=None).start()
             self._stack.callback(fake.stop)
-            value = {"api_key": "simulated", "base_url": fake.base_url, "simulated": True}
-            simulated = ["openai"]
-            log.warning("SIMULATED provider: openai answers from a local fake at %s "
-                        "(set OPENAI_API_KEY to use the real one)", fake.base_url)
+            value[name] = {"api_key": "simulated", "base_url": fake.base_url, "simulated": True}
+            simulated.append(name)
+            log.warning("SIMULATED provider: %s answers from a local fake at %s (set %s_API_KEY to use the real "
+                        "one)", name, fake.base_url, prefix)
         if secret_id:
-            self._client("secretsmanager").put_secret_value(SecretId=secret_id,
-                                                            SecretString=json.dumps({"openai": value}))
+            self._client("secretsmanager").put_secret_value(SecretId=secret_id, SecretString=json.dumps(value))
         else:
             log.warning("the template has no ProviderSecret; provider credentials not stored")
         return simulated

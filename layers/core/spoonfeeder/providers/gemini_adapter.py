@@ -41,9 +41,8 @@ ERROR_ROWS = (
     Row(ErrorCode.PROVIDER_UNAVAILABLE, kind="INTERNAL"),
     Row(ErrorCode.TIMEOUT, kind="DEADLINE_EXCEEDED"),
 )
-#: Finish reasons (and prompt block reasons) that mean a safety filter stopped the answer.
-FILTERED_FINISH = frozenset({"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "IMAGE_SAFETY", "RECITATION",
-                             "MODEL_ARMOR", "JAILBREAK", "OTHER_BLOCKED"})
+#: Finish reasons that mean a filter stopped the answer (a prompt blocked outright is filtered too).
+FILTERED_FINISH = frozenset({"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "IMAGE_SAFETY", "RECITATION"})
 _ROLES = {"user": "user", "assistant": "model"}
 _SECONDS = re.compile(r"^(\d+(?:\.\d+)?)s$")
 
@@ -109,7 +108,8 @@ class GeminiProvider(ListsModels):
         answer.usage = _usage(response.usage_metadata) or answer.usage
         feedback = response.prompt_feedback
         if feedback is not None and feedback.block_reason is not None:
-            answer.finish_reason = str(getattr(feedback.block_reason, "value", feedback.block_reason))
+            reason = getattr(feedback.block_reason, "value", feedback.block_reason)
+            raise ProviderError.of(ErrorCode.CONTENT_FILTERED, provider_message=f"prompt blocked: {reason}")
         for candidate in (response.candidates or [])[:1]:
             for part in (candidate.content.parts if candidate.content else None) or []:
                 answer.add(part.text if not part.thought else None)
