@@ -45,14 +45,15 @@ def test_the_largest_cjk_request_and_its_run_write_only_small_items(
     api: Any, functions: Any, stack: Any, openai_fake: Any
 ) -> None:
     drain(str(stack.resources["LlmTasksQueue"]))
-    body = {**TEXT, "prompt": CJK * (LIMIT // 3), "system": "語" * 20_000, "name": "名" * 200,
+    system = "語" * 20_000  # the system prompt and the prompt share the limit: together they fill it
+    body = {**TEXT, "prompt": CJK * ((LIMIT - len(system.encode())) // 3), "system": system, "name": "名" * 200,
             "options": {"stop": ["停" * 256] * 4}}
     status, created, _ = api("POST", "/api/tasks", user="user-big", body=body, headers={"idempotency-key": "big"})
     assert status == 201, created
     task_id = created["data"]["id"]
     assert created["data"]["input"] == {"prompt": body["prompt"], "system": body["system"]}
     shown = api("GET", f"/api/tasks/{task_id}", user="user-big")[1]["data"]
-    assert shown["request_snapshot"]["messages"][1]["content"] == body["prompt"]  # read back from S3
+    assert shown["request_snapshot"]["messages"][0]["content"] == body["prompt"]  # read back from S3
     key = f"requests/user-big/{task_id}.json"
     stored = json.loads(boto3.client("s3").get_object(Bucket=stack.resources["Bucket"], Key=key)["Body"].read())
     assert stored == shown["request_snapshot"]

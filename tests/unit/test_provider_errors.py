@@ -11,6 +11,9 @@ from spoonfeeder.providers.errors import classify, retry_after
 @pytest.mark.parametrize(("rows", "status", "kind", "message", "code"), [
     # A provider's own row wins over the common row for the same status.
     (openai_adapter.ERROR_ROWS, 400, "context_length_exceeded", "too long", ErrorCode.CONTEXT_TOO_LONG),
+    (openai_adapter.ERROR_ROWS, 429, "insufficient_quota", "You exceeded your current quota",
+     ErrorCode.PERMISSION_DENIED),
+    (openai_adapter.ERROR_ROWS, 429, "rate_limit_exceeded", "Rate limit reached", ErrorCode.RATE_LIMITED),
     (anthropic_adapter.ERROR_ROWS, 400, "invalid_request_error", "Prompt is too long: 5 > 4",
      ErrorCode.CONTEXT_TOO_LONG),
     (anthropic_adapter.ERROR_ROWS, 400, "invalid_request_error", "max_tokens: too large", ErrorCode.BAD_REQUEST),

@@ -32,6 +32,8 @@ ERROR_ROWS = (
     Row(ErrorCode.CONTENT_FILTERED, kind="content_filter"),
     Row(ErrorCode.MODEL_NOT_FOUND, kind="model_not_found"),
     Row(ErrorCode.INVALID_API_KEY, kind="invalid_api_key"),
+    # A 429 that waiting does not cure: the account's credit is used up.
+    Row(ErrorCode.PERMISSION_DENIED, kind="insufficient_quota"),
 )
 #: Finish reasons that mean a filter stopped the answer (Azure OpenAI and others report it this way).
 FILTERED_FINISH = frozenset({"content_filter"})
