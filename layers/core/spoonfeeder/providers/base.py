@@ -36,7 +36,12 @@ class TextRequest:
 
     @classmethod
     def of_snapshot(cls, snapshot: dict[str, Any]) -> TextRequest:
-        return cls(model=snapshot["model"], messages=snapshot["messages"], system=snapshot.get("system"),
+        messages = list(snapshot["messages"])
+        system = snapshot.get("system")
+        # Snapshots written before `system` had its own field carry it as a first message with role system.
+        if messages and messages[0].get("role") == "system":
+            system = system or messages.pop(0).get("content")
+        return cls(model=snapshot["model"], messages=messages, system=system,
                    options=snapshot.get("options") or {}, provider_options=snapshot.get("provider_options") or {})
 
 

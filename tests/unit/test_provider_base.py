@@ -1,4 +1,4 @@
-"""The error tables' rules, and what a provider error keeps of the provider's words."""
+"""The error tables' rules, what a provider error keeps of the provider's words, and reading a request snapshot."""
 
 from __future__ import annotations
 
@@ -58,3 +58,13 @@ def test_details_keep_the_providers_words_bounded_and_without_keys() -> None:
 def test_retryability_follows_the_code() -> None:
     assert [c for c in ErrorCode if ProviderError.of(c).retryable] == [
         ErrorCode.RATE_LIMITED, ErrorCode.PROVIDER_UNAVAILABLE, ErrorCode.TIMEOUT]
+
+
+def test_a_snapshot_from_before_the_system_field_still_runs() -> None:
+    from spoonfeeder.providers.base import TextRequest
+
+    old = {"model": "m", "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}],
+           "options": {"temperature": 0.1}}
+    request = TextRequest.of_snapshot(old)
+    assert (request.system, request.messages, request.options) == (
+        "be brief", [{"role": "user", "content": "hi"}], {"temperature": 0.1})
