@@ -183,6 +183,18 @@ def test_anthropic_overloaded_529_is_provider_unavailable() -> None:
     assert (raised.value.code, raised.value.retryable) == (ErrorCode.PROVIDER_UNAVAILABLE, True)
 
 
+def test_anthropic_overloaded_in_the_middle_of_a_stream_is_retryable() -> None:
+    with FakeAnthropic() as server:
+        server.break_next_stream("overloaded_error")
+        adapter = registry.text_provider(Provider.ANTHROPIC, Credentials("k", server.base_url), timeout=TIMEOUT)
+        deltas: list[str] = []
+        with pytest.raises(ProviderError) as raised:
+            adapter.stream(_ask(), deltas.append)
+    assert deltas and "".join(deltas) != "Echo: hello there world"  # it broke off after the first text
+    assert (raised.value.code, raised.value.retryable) == (ErrorCode.PROVIDER_UNAVAILABLE, True)
+    assert raised.value.details is not None and raised.value.details["provider_message"] == "Overloaded"
+
+
 def test_an_unreachable_provider_is_provider_unavailable_and_retryable(fake: Any) -> None:
     name, _ = fake
     with socket.socket() as closed:  # a port nothing listens on

@@ -85,6 +85,21 @@ class FakeAnthropic(FakeServer):
     name = "anthropic"
     default_models = DEFAULT_MODELS
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._broken_streams: list[str] = []
+
+    def break_next_stream(self, error_type: str = "overloaded_error") -> None:
+        """The next stream sends its first text, then an `error` event (as Anthropic does when it is overloaded
+        mid-answer) instead of the rest."""
+        with self._lock:
+            self._broken_streams.append(error_type)
+
+    def reset(self) -> None:
+        super().reset()
+        with self._lock:
+            self._broken_streams.clear()
+
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/messages", self._messages)
         app.router.add_get("/v1/models", self._models)
@@ -120,7 +135,13 @@ class FakeAnthropic(FakeServer):
                    "model": body["model"], "stop_sequence": None}
         headers = {"request-id": f"req_{uuid.uuid4().hex[:24]}"}
         if body.get("stream"):
-            return await self.send_sse(request, self._events(message, reply, stop_reason, given), headers)
+            events = self._events(message, reply, stop_reason, given)
+            with self._lock:
+                broken = self._broken_streams.pop(0) if self._broken_streams else None
+            if broken is not None:  # message_start, content_block_start, ping, the first delta: then the error
+                error = {"type": "error", "error": {"type": broken, "message": "Overloaded"}}
+                events = [*events[:4], f"event: error\ndata: {json.dumps(error)}\n\n".encode()]
+            return await self.send_sse(request, events, headers)
         return web.json_response({
             **message, "content": [{"type": "text", "text": reply}] if reply else [], "stop_reason": stop_reason,
             "usage": {"input_tokens": given, "output_tokens": words(reply)}}, headers=headers)
