@@ -5,7 +5,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from spoonfeeder.models.images import DEFAULT_IMAGE_MODEL, ImageOptions, TaskOutput, image_problems
 
 
 class TaskType(StrEnum):
@@ -74,6 +76,22 @@ class TaskCreate(BaseModel):
     name: str | None = Field(default=None, max_length=200)
     options: TextOptions = Field(default_factory=TextOptions)
 
+    # ---- image tasks (type "image"): their parameters, checked against the model
+    image: ImageOptions | None = Field(default=None, description="Image parameters (image tasks only)")
+
+    @model_validator(mode="after")
+    def _image_fits(self) -> TaskCreate:
+        if self.type is not TaskType.IMAGE:
+            if self.image is not None:
+                raise ValueError("`image` applies to image tasks only")
+            return self
+        if self.system is not None or self.options.model_fields_set:
+            raise ValueError("image tasks take `image` parameters, not `system` or text `options`")
+        problems = image_problems(self.model or DEFAULT_IMAGE_MODEL, self.image or ImageOptions())
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
 
 class TaskError(BaseModel):
     code: str
@@ -84,6 +102,8 @@ class TaskError(BaseModel):
 class Usage(BaseModel):
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
     total_tokens: int | None = None
 
 
@@ -94,6 +114,9 @@ class TaskResult(BaseModel):
     bytes: int = Field(default=0, description="Size of the text in UTF-8 bytes.")
     usage: Usage | None = None
     finish_reason: str | None = None
+    outputs: list[TaskOutput] | None = Field(
+        default=None, description="Stored outputs (images), each downloaded at GET /api/tasks/{id}/outputs/{index}")
+    revised_prompt: str | None = Field(default=None, description="The prompt as the provider rewrote it (dall-e-3)")
 
 
 class Task(BaseModel):

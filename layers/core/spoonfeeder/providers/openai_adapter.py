@@ -46,19 +46,21 @@ def map_error(exc: Exception) -> ProviderError:
     if status == 404:
         return ProviderError("MODEL_NOT_FOUND", message, retryable=False, status=status)
     body = exc.body if isinstance(exc.body, dict) else {}
-    if body.get("code") == "content_policy_violation":
-        return ProviderError("CONTENT_REFUSED", message, retryable=False, status=status)
+    if body.get("code") in ("content_policy_violation", "moderation_blocked"):  # dall-e, gpt-image refusals
+        return ProviderError("CONTENT_FILTERED", message, retryable=False, status=status)
     return ProviderError("PROVIDER_BAD_REQUEST", message, retryable=False, status=status)
+
+
+def new_client(credentials: Credentials, *, timeout: float) -> openai.OpenAI:
+    """The SDK's client, with its retries off: the task machinery is the one retry loop."""
+    import openai
+
+    return openai.OpenAI(api_key=credentials.api_key, base_url=credentials.base_url, max_retries=0, timeout=timeout)
 
 
 class OpenAIProvider:
     def __init__(self, credentials: Credentials, *, timeout: float) -> None:
-        import openai
-
-        # SDK retries are off: the task machinery is the one retry loop.
-        self._client: openai.OpenAI = openai.OpenAI(
-            api_key=credentials.api_key, base_url=credentials.base_url, max_retries=0, timeout=timeout,
-        )
+        self._client: openai.OpenAI = new_client(credentials, timeout=timeout)
 
     def _params(self, request: TextRequest) -> dict[str, Any]:
         return {"model": request.model, "messages": request.messages, **request.options}
