@@ -40,3 +40,9 @@ def test_the_owner_downloads_the_image_through_the_presigned_redirect(alice: Use
     refused = bob.call("GET", path)
     assert refused.status_code == 404 and refused.json()["error"]["code"] == "NOT_FOUND"
     assert "location" not in refused.headers
+
+    # Purging the task removes its images too: the URL handed out before no longer serves them.
+    assert alice.call("DELETE", f"/tasks/{task['id']}", params={"purge": "true"}).status_code == 200
+    gone = httpx.get(redirect.headers["location"], timeout=30)
+    assert gone.status_code == 404, gone.text
+    assert alice.call("GET", path).status_code == 404

@@ -219,17 +219,21 @@ def test_presigned_urls_are_authenticated_and_authorized_as_s3_does(real: Enforc
     api = real.as_function("ApiFunction", "s3", Config(signature_version="s3v4"))  # as spoonfeeder.data.aws
 
     def presign(key: str, expires: int = 60) -> str:
-        return str(api.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key,
-                                                                    "ResponseContentType": "image/png"},
-                                              ExpiresIn=expires))
+        return str(api.generate_presigned_url("get_object", ExpiresIn=expires, Params={
+            "Bucket": bucket, "Key": key, "ResponseContentType": "image/png",
+            "ResponseContentDisposition": 'attachment; filename="probe 0.png"'}))
 
     url = presign("outputs/probe/0.png")
     assert "X-Amz-Security-Token=" in url  # signed with the role's session keys
-    got = httpx.get(url)
-    assert (got.status_code, got.content, got.headers["content-type"]) == (200, b"zero", "image/png")
+    for _ in range(3):  # verified at the time the URL names, not the present second
+        got = httpx.get(url)
+        assert (got.status_code, got.content, got.headers["content-type"]) == (200, b"zero", "image/png")
+        time.sleep(0.6)
     assert httpx.get(url.replace("0.png", "1.png")).status_code == 403  # the signature covers the key
     assert httpx.get(url.replace("image%2Fpng", "text%2Fhtml")).status_code == 403  # and the whole query
     assert httpx.get(presign("batches/probe/input.jsonl")).status_code == 403  # not granted to the API
+    gone = httpx.get(presign("outputs/probe/never.png"))  # the API may list the bucket: 404, as on AWS
+    assert gone.status_code == 404 and "NoSuchKey" in gone.text
     soon = presign("outputs/probe/0.png", expires=1)
     time.sleep(2.1)
     assert httpx.get(soon).status_code == 403

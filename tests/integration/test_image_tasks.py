@@ -150,6 +150,20 @@ def test_the_owner_is_redirected_to_the_output_and_nobody_else(
         assert (status, body["error"]["code"]) == (404, "NOT_FOUND") and "Location" not in headers
 
 
+def test_purging_a_task_deletes_the_outputs_of_every_attempt(
+    api: Any, functions: Any, queues: dict, openai_fake: Any, stack: Any,
+) -> None:
+    openai_fake.fail_next(status=401)
+    failed = run_image(api, functions, queues, IMAGE)
+    s3, bucket, prefix = boto3.client("s3"), stack.resources["Bucket"], f"outputs/user-a/{failed['id']}/"
+    s3.put_object(Bucket=bucket, Key=f"{prefix}attempt-1/0.png", Body=b"left by an interrupted run")
+    api("POST", f"/api/tasks/{failed['id']}/retry")
+    task = run_until_settled(functions, queues, failed["id"], api)
+    assert len(s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]) == 2
+    assert api("DELETE", f"/api/tasks/{task['id']}", query={"purge": "true"})[0] == 200
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix=prefix)
+
+
 def test_a_task_without_outputs_answers_404(api: Any, queues: dict) -> None:
     queued = api("POST", "/api/tasks", body=IMAGE)[1]["data"]  # not run: still queued
     status, body, _ = api("GET", f"/api/tasks/{queued['id']}/outputs/0")

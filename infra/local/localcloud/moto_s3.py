@@ -12,6 +12,8 @@ Presigned URLs (query-string SigV4): with IAM enforced moto read credentials fro
 only, so every presigned GET failed with a 500. Here such a request is authenticated as S3 does it: the
 signature is computed again over the URL with the signer's secret, the URL must not have expired
 (X-Amz-Date + X-Amz-Expires), and the action is then checked against the signer's policies, as for any call.
+And a presigned GET of a missing key answered SignatureDoesNotMatch when the URL carried `response-content-*`
+overrides (moto took them for the metadata a presigned PUT must send as headers); it is now NoSuchKey.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import fnmatch
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 #: The request context AWS gives a call that arrives at S3's HTTPS endpoint.
 TLS_CONTEXT = {"aws:SecureTransport": "true"}
@@ -61,11 +63,6 @@ def conditions_met(conditions: dict[str, Any] | None, context: dict[str, str]) -
     return True
 
 
-#: The query parameters a presigned SigV4 URL adds; the rest of its query (response-content-type, ...) is signed.
-_QUERY_AUTH = ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires", "X-Amz-SignedHeaders",
-               "X-Amz-Security-Token", "X-Amz-Signature")
-
-
 def presigned_query(path: str, headers: Any) -> dict[str, str] | None:
     """The auth parameters of a presigned URL's query, if the request is one (no Authorization header)."""
     if "Authorization" in headers:
@@ -84,18 +81,19 @@ def header_form(headers: Any, query: dict[str, str]) -> dict[str, str]:
 
 
 def presigned_signature(method: str, host: str, path: str, query: dict[str, str], credentials: Any) -> str:
-    """The signature S3 expects on this presigned URL: botocore's own query signing, at the URL's time."""
+    """The signature S3 expects on this presigned URL: SigV4 over the URL as sent, its signature left out, at
+    the time it names (botocore's `add_auth` would sign at the present second instead)."""
     from botocore.auth import S3SigV4QueryAuth
     from botocore.awsrequest import AWSRequest
 
-    region = query["X-Amz-Credential"].split("/")[2]
     parts = urlsplit(path)
-    params = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in _QUERY_AUTH]
-    url = f"http://{host}{parts.path}" + (f"?{urlencode(params)}" if params else "")
-    request = AWSRequest(method=method, url=url, headers={"host": host})
+    # Kept as sent (percent-encoded): SigV4's canonical query is built from the encoded pairs.
+    signed = "&".join(pair for pair in parts.query.split("&") if not pair.startswith("X-Amz-Signature="))
+    request = AWSRequest(method=method, url=f"http://{host}{parts.path}?{signed}", headers={"host": host})
     request.context["timestamp"] = query["X-Amz-Date"]
-    S3SigV4QueryAuth(credentials, "s3", region, expires=int(query["X-Amz-Expires"])).add_auth(request)
-    return dict(parse_qsl(urlsplit(request.url).query))["X-Amz-Signature"]
+    auth = S3SigV4QueryAuth(credentials, "s3", query["X-Amz-Credential"].split("/")[2],
+                            expires=int(query["X-Amz-Expires"]))
+    return str(auth.signature(auth.string_to_sign(request, auth.canonical_request(request)), request))
 
 
 def expired(query: dict[str, str], now: datetime) -> bool:
@@ -129,6 +127,17 @@ def _presigned_urls() -> None:
 
     S3IAMRequest.__init__ = init_presigned  # type: ignore[method-assign]
     S3IAMRequest.check_signature = check_presigned  # type: ignore[method-assign]
+
+    from moto.s3.responses import S3Response
+
+    invalid_headers = S3Response._invalid_headers
+
+    def invalid_metadata_headers(self: S3Response, url: str, headers: dict[str, str]) -> bool:
+        parts = urlsplit(url)
+        kept = "&".join(pair for pair in parts.query.split("&") if not pair.startswith("response-"))
+        return invalid_headers(self, urlunsplit(parts._replace(query=kept)), headers)
+
+    S3Response._invalid_headers = invalid_metadata_headers  # type: ignore[method-assign]
 
 
 def apply() -> None:

@@ -267,7 +267,8 @@ def contract(model: type | None, description: str, *errors: int, status: int = 2
         return {"description": text, "content": {"application/json": {"model": schema}}}
 
     codes = set(errors) | {429} | ({400, 413, 415} if body else set())
-    success = response(description, model) if model is not None else {"description": description}
+    # No body: an empty `content`, or Powertools would describe one from the route's return type.
+    success = response(description, model) if model is not None else {"description": description, "content": {}}
     if headers:
         success["headers"] = {name: {"description": text, "schema": {"type": "string"}}
                               for name, text in headers.items()}

@@ -45,3 +45,15 @@ def get_json(bucket: str, key: str) -> Any:
 
 def delete(bucket: str, key: str) -> None:
     client("s3").delete_object(Bucket=bucket, Key=key)
+
+
+def delete_under(bucket: str, prefix: str) -> int:
+    """Delete every object whose key starts with `prefix`; returns how many. One DeleteObject each, not a
+    DeleteObjects batch: a task has a handful of outputs, and each delete is then the grant it is checked as."""
+    s3 = client("s3")
+    deleted = 0
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            s3.delete_object(Bucket=bucket, Key=item["Key"])
+            deleted += 1
+    return deleted

@@ -66,7 +66,9 @@ class TaskCreate(BaseModel):
     """Body of POST /api/tasks."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"type": "text", "provider": "openai", "prompt": "Say hello", "options": {"temperature": 0.2}}]})
+        {"type": "text", "provider": "openai", "prompt": "Say hello", "options": {"temperature": 0.2}},
+        {"type": "image", "provider": "openai", "model": "gpt-image-1", "prompt": "A lighthouse at dusk",
+         "image": {"size": "1024x1024", "quality": "low"}}]})
 
     type: TaskType
     provider: Provider
