@@ -41,6 +41,9 @@ class ImageTaskRun:
         request = image_request(self.task)
         self._report({"stage": "generating", "model": request.model, "n": request.parameters.get("n", 1)})
         generated = OpenAIImages(credentials, timeout=timeout).generate(request)
+        # Recorded before any put: a run taken over during the (long) provider call stops here, and never
+        # writes over the images of the run that took it over.
+        self._report({"stage": "received", "images": len(generated.images)})
         outputs = []
         for index, data in enumerate(generated.images):
             output = self._store(index, data)
