@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import boto3
+import httpx
 import pytest
 from botocore import UNSIGNED
 from botocore.config import Config
@@ -44,13 +46,13 @@ class Enforced:
         spec = self.stack.functions[function]
         return RoleCredentials(self.moto.url, REGION, spec.role, spec.name)
 
-    def as_function(self, function: str, service: str) -> Any:
+    def as_function(self, function: str, service: str, config: Config | None = None) -> Any:
         """A client with the keys the local cloud gives the function's workers."""
         env = self.credentials(function).env()
         return boto3.client(service, endpoint_url=self.moto.url, region_name=REGION,
                             aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
                             aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-                            aws_session_token=env["AWS_SESSION_TOKEN"])
+                            aws_session_token=env["AWS_SESSION_TOKEN"], config=config)
 
 
 @pytest.fixture(scope="module")
@@ -206,6 +208,35 @@ def test_objects_by_prefix_under_the_tls_only_bucket_policy(real: Enforced) -> N
     with pytest.raises(ClientError) as denied:
         s3.put_object(Bucket=bucket, Key="outputs/probe/t.txt", Body=b"x")
     assert denied.value.response["Error"]["Code"] == "AccessDenied"
+
+
+def test_presigned_urls_are_authenticated_and_authorized_as_s3_does(real: Enforced) -> None:
+    """A presigned GET carries its credentials in the query: the signature must match the URL, the URL must
+    not have expired, and the signer's role must be granted the object (the API's covers outputs/)."""
+    bucket = real.stack.resources["Bucket"]
+    real.admin("s3").put_object(Bucket=bucket, Key="outputs/probe/0.png", Body=b"zero")
+    real.admin("s3").put_object(Bucket=bucket, Key="batches/probe/input.jsonl", Body=b"{}")
+    api = real.as_function("ApiFunction", "s3", Config(signature_version="s3v4"))  # as spoonfeeder.data.aws
+
+    def presign(key: str, expires: int = 60) -> str:
+        return str(api.generate_presigned_url("get_object", ExpiresIn=expires, Params={
+            "Bucket": bucket, "Key": key, "ResponseContentType": "image/png",
+            "ResponseContentDisposition": 'attachment; filename="probe 0.png"'}))
+
+    url = presign("outputs/probe/0.png")
+    assert "X-Amz-Security-Token=" in url  # signed with the role's session keys
+    for _ in range(3):  # verified at the time the URL names, not the present second
+        got = httpx.get(url)
+        assert (got.status_code, got.content, got.headers["content-type"]) == (200, b"zero", "image/png")
+        time.sleep(0.6)
+    assert httpx.get(url.replace("0.png", "1.png")).status_code == 403  # the signature covers the key
+    assert httpx.get(url.replace("image%2Fpng", "text%2Fhtml")).status_code == 403  # and the whole query
+    assert httpx.get(presign("batches/probe/input.jsonl")).status_code == 403  # not granted to the API
+    gone = httpx.get(presign("outputs/probe/never.png"))  # the API may list the bucket: 404, as on AWS
+    assert gone.status_code == 404 and "NoSuchKey" in gone.text
+    soon = presign("outputs/probe/0.png", expires=1)
+    time.sleep(2.1)
+    assert httpx.get(soon).status_code == 403
 
 
 def test_a_function_runs_with_its_role(real: Enforced) -> None:

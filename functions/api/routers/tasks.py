@@ -20,6 +20,8 @@ router = Router()
 
 TaskId = Annotated[str, Path(min_length=26, max_length=26, pattern="^[0-9A-HJKMNP-TV-Z]{26}$")]
 Limit = Annotated[int, Query(ge=1, le=100)]
+#: Lifetime of an output's download URL: long enough to start a download, short enough not to be shared for long.
+OUTPUT_URL_SECONDS = 300
 
 
 class Deleted(BaseModel):
@@ -78,6 +80,20 @@ def task_events(task_id: TaskId, after: Annotated[int, Query(ge=0)] = 0, limit: 
     events, more = task_service().events(web.caller(router), task_id, after_seq=after, limit=limit)
     last = events[-1].seq if events else after
     return web.ok(router, events, pagination={"limit": limit, "cursor": str(last) if more else None, "hasMore": more})
+
+
+@router.get(
+    "/<task_id>/outputs/<index>", summary="Download one output of a finished task (an image)",
+    description="Answers 302 with `Location:` a presigned S3 URL, valid for "
+                f"{OUTPUT_URL_SECONDS} seconds, that serves the output with its content type as an attachment. "
+                "404 while the task has no such output (not finished, another attempt running, no such index).",
+    **web.contract(None, "Redirect to the output's short-lived download URL", 400, 404, status=302,
+                   headers={"Location": "The presigned download URL"}))
+def download_output(task_id: TaskId, index: Annotated[int, Path(ge=0, le=99)]) -> Response[None]:
+    service = task_service()
+    output = service.output(web.caller(router), task_id, index)
+    url = service.download_url(task_id, output, expires_in=OUTPUT_URL_SECONDS)
+    return Response(status_code=302, headers={"Location": url, "Cache-Control": "no-store"})
 
 
 @router.delete(

@@ -256,17 +256,23 @@ _ERRORS = {
 }
 
 
-def contract(model: type, description: str, *errors: int, status: int = 200, public: bool = False,
-             body: bool = False) -> dict[str, Any]:
+def contract(model: type | None, description: str, *errors: int, status: int = 200, public: bool = False,
+             body: bool = False, headers: dict[str, str] | None = None) -> dict[str, Any]:
     """Route keywords (`responses`, `security`) that document what the route really answers: its success
-    model, the error envelope for each error status it raises, 400/413/415 when it takes a JSON body, and,
-    unless public, the bearer scheme and the gateway authorizer's own 401 body."""
+    model (None: no body, as a redirect) and `headers` (name: description), the error envelope for each error
+    status it raises, 400/413/415 when it takes a JSON body, and, unless public, the bearer scheme and the
+    gateway authorizer's own 401 body."""
 
     def response(text: str, schema: Any) -> dict[str, Any]:
         return {"description": text, "content": {"application/json": {"model": schema}}}
 
     codes = set(errors) | {429} | ({400, 413, 415} if body else set())
-    responses: dict[int, dict[str, Any]] = {status: response(description, model)}
+    # No body: an empty `content`, or Powertools would describe one from the route's return type.
+    success = response(description, model) if model is not None else {"description": description, "content": {}}
+    if headers:
+        success["headers"] = {name: {"description": text, "schema": {"type": "string"}}
+                              for name, text in headers.items()}
+    responses: dict[int, dict[str, Any]] = {status: success}
     for code in sorted(codes):
         schema: Any = ErrorEnvelope | GatewayMessage if code == 429 else ErrorEnvelope
         responses[code] = response(_ERRORS[code], schema)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Self
@@ -63,7 +63,7 @@ class FakeServer:
         self._faults: deque[Fault] = deque()
         self._down = False
         self._requests: list[dict[str, Any]] = []
-        self._chat_calls = 0
+        self._calls: Counter[str] = Counter()  # generation requests by kind (chat, images)
         self._aborted_streams = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -90,7 +90,7 @@ class FakeServer:
             self._faults.clear()
             self._down = False
             self._requests.clear()
-            self._chat_calls = 0
+            self._calls.clear()
             self._aborted_streams = 0
 
     @property
@@ -102,7 +102,7 @@ class FakeServer:
     @property
     def chat_calls(self) -> int:
         with self._lock:
-            return self._chat_calls
+            return self._calls["chat"]
 
     @property
     def aborted_streams(self) -> int:
@@ -168,9 +168,10 @@ class FakeServer:
         self._loop, self._thread = None, None
 
     # ------------------------------------------------------------------ helpers for the subclasses
-    async def admit(self, request: web.Request, secret_headers: Sequence[str]) -> tuple[Any, Fault | None]:
-        """Read and record a generation request (without the headers that carry the key), count it, and say
-        whether an outage or a scripted fault answers it (after the fault's delay)."""
+    async def admit(self, request: web.Request, secret_headers: Sequence[str],
+                    kind: str = "chat") -> tuple[Any, Fault | None]:
+        """Read and record a generation request (without the headers that carry the key), count it under its
+        `kind`, and say whether an outage or a scripted fault answers it (after the fault's delay)."""
         try:
             body: Any = await request.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
@@ -180,7 +181,7 @@ class FakeServer:
         with self._lock:
             self._requests.append({"method": request.method, "path": request.path, "json": body,
                                    "headers": headers})
-            self._chat_calls += 1
+            self._calls[kind] += 1
             fault = Fault(503) if self._down else (self._faults.popleft() if self._faults else None)
         if fault is not None and fault.delay:
             await asyncio.sleep(fault.delay)

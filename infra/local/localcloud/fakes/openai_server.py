@@ -4,6 +4,7 @@ This is not a model and not a product path. It never calls OpenAI. It answers in
 REST wire format (JSON bodies, SSE streams, error shapes) so that the official ``openai`` SDK
 works against it unchanged, and it returns deterministic text (``"Echo: <last user message>"``)
 so tests can assert on it. Anything served by it must be labelled as simulated output.
+Image generation answers real PNGs of the requested size, one solid colour derived from the prompt.
 
 Faults (429/500/401/..., a named fault of fakes/base.FAULT_KINDS, or a whole-service outage) can be
 scripted from tests:
@@ -17,13 +18,17 @@ scripted from tests:
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
+import hashlib
 import json
 import math
 import signal
+import struct
 import threading
 import time
 import uuid
+import zlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -123,6 +128,70 @@ def _validate(body: Any) -> dict[str, Any] | None:
     return None
 
 
+# ---------------------------------------------------------------------- images: request rules and real PNGs
+#: A prompt containing this is refused by the fake's "safety system" (content_policy_violation and kin).
+UNSAFE_MARKER = "[unsafe]"
+#: Every size OpenAI's image models take (each model takes some of them; the fake does not tell them apart).
+IMAGE_SIZES = frozenset({"256x256", "512x512", "1024x1024", "1536x1024", "1024x1536", "1792x1024", "1024x1792",
+                         "auto"})
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _validate_image_request(body: Any) -> dict[str, Any] | None:
+    """OpenAI's error body for an image request the real API refuses on its face."""
+    if not isinstance(body, dict):
+        return error_body("Invalid type for request body: expected an object.", "invalid_request_error")
+    prompt = body.get("prompt")
+    if not isinstance(prompt, str) or not prompt:
+        return error_body("Missing required parameter: 'prompt'.", "invalid_request_error", "prompt",
+                          "missing_required_parameter")
+    model, n, size = body.get("model") or "dall-e-2", body.get("n"), body.get("size")
+    if n is not None and (not isinstance(n, int) or not 1 <= n <= 10):
+        return error_body(f"Invalid 'n': integer above maximum value. Expected a value <= 10, but got {n} instead.",
+                          "invalid_request_error", "n", "integer_above_max_value")
+    if model == "dall-e-3" and (n or 1) != 1:
+        return error_body("You must provide n=1 for this model.", "invalid_request_error", "n")
+    if size is not None and size not in IMAGE_SIZES:
+        supported = ", ".join(f"'{s}'" for s in sorted(IMAGE_SIZES))
+        return error_body(f"Invalid value: '{size}'. Supported values are: {supported}.", "invalid_request_error",
+                          "size", "invalid_value")
+    if model.startswith("gpt-image") and "response_format" in body:
+        return error_body("Unknown parameter: 'response_format'.", "invalid_request_error", "response_format",
+                          "unknown_parameter")
+    return None
+
+
+def _safety_refusal(model: str) -> dict[str, Any]:
+    """The refusal of OpenAI's safety system: gpt-image models say `moderation_blocked`, dall-e models
+    `content_policy_violation`."""
+    if model.startswith("gpt-image"):
+        return error_body("Your request was rejected by the safety system. If you believe this is an error, "
+                          "contact us at help.openai.com.", "image_generation_user_error", None, "moderation_blocked")
+    return error_body("Your request was rejected as a result of our safety system. Your prompt may contain text "
+                      "that is not allowed by our safety system.", "invalid_request_error", None,
+                      "content_policy_violation")
+
+
+def colour_of(prompt: str) -> tuple[int, int, int]:
+    """A stable colour per prompt, so the same prompt always makes the same image."""
+    red, green, blue = hashlib.sha256(prompt.encode()).digest()[:3]
+    return red, green, blue
+
+
+def solid_png(width: int, height: int, rgb: tuple[int, int, int], *, transparent: bool = False) -> bytes:
+    """A real PNG of one colour (8-bit RGB, or RGBA fully transparent); a solid colour compresses to almost
+    nothing, so even large sizes stay cheap."""
+    colour_type, pixel = (6, bytes([*rgb, 0])) if transparent else (2, bytes(rgb))
+    row = b"\x00" + pixel * width  # filter byte 0 (none), then the pixels
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0)
+    return (_PNG_SIGNATURE + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(row * height, 6))
+            + chunk(b"IEND", b""))
+
+
 class FakeOpenAI(FakeServer):
     """In-process fake OpenAI server on its own event loop thread; see the module docstring."""
 
@@ -130,9 +199,25 @@ class FakeOpenAI(FakeServer):
     url_suffix = "/v1"
     default_models = DEFAULT_MODELS
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._image_files: dict[str, bytes] = {}  # dall-e's URL answers, served back by the fake
+
+    def reset(self) -> None:
+        super().reset()
+        with self._lock:
+            self._image_files.clear()
+
+    @property
+    def image_calls(self) -> int:
+        with self._lock:
+            return self._calls["images"]
+
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/v1/models", self._models)
+        app.router.add_post("/v1/images/generations", self._images)
+        app.router.add_get("/v1/_fake_files/{name}", self._image_file)
         app.router.add_route("*", "/{tail:.*}", self._not_found)
 
     def _auth_error(self, request: web.Request) -> web.Response | None:
@@ -146,21 +231,31 @@ class FakeOpenAI(FakeServer):
             return fault_response(Fault(401), "", key)
         return None
 
-    async def _chat(self, request: web.Request) -> web.StreamResponse:
-        # Outages and scripted faults answer before auth/validation so a test's script is
-        # consumed exactly one per request, whatever the request looks like.
-        body, fault = await self.admit(request, ["Authorization"])
+    async def _receive(self, request: web.Request, kind: str) -> tuple[Any, Fault | None, web.Response | None]:
+        """Record, count (by `kind`: chat or images) and parse a request: its body, the scripted fault that
+        answers it if any, and the response that refuses it if any. Outages and scripted faults answer before
+        auth/validation so a test's script is consumed exactly one per request, whatever the request looks like.
+        Named faults that are not HTTP errors (a filtered answer, a slow one) are left to the handler."""
+        body, fault = await self.admit(request, ["Authorization"], kind)
         model = body.get("model", "") if isinstance(body, dict) else ""
         if fault is not None and fault.kind not in ("content_filtered", "timeout"):
-            return fault_response(fault, model or "gpt-4o-mini", request.headers.get("Authorization", "")[7:])
+            return body, fault, fault_response(fault, model or "gpt-4o-mini",
+                                               request.headers.get("Authorization", "")[7:])
         if (auth := self._auth_error(request)) is not None:
-            return auth
+            return body, fault, auth
         if body is None:
             message = "We could not parse the JSON body of your request."
-            return _error(400, error_body(message, "invalid_request_error"))
+            return body, fault, _error(400, error_body(message, "invalid_request_error"))
+        return body, fault, None
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        body, fault, refused = await self._receive(request, "chat")
+        if refused is not None:
+            return refused
         if (invalid := _validate(body)) is not None:
             return _error(400, invalid)
         # A filtered answer is a success with no text and the finish reason saying why (as Azure OpenAI sends).
+        model = body.get("model", "")
         filtered = fault is not None and fault.kind == "content_filtered"
         reply = "" if filtered else self._reply_for(body["messages"])
         if (body.get("response_format") or {}).get("type") in ("json_object", "json_schema"):
@@ -205,6 +300,53 @@ class FakeOpenAI(FakeServer):
             events.append({**base, "choices": [], "usage": usage})
         encoded = [f"data: {json.dumps(event)}\n\n".encode() for event in events] + [b"data: [DONE]\n\n"]
         return await self.send_sse(request, encoded, {"x-request-id": f"req_{uuid.uuid4().hex}"})
+
+    # ------------------------------------------------------------------ images (POST /v1/images/generations)
+    async def _images(self, request: web.Request) -> web.Response:
+        body, _, refused = await self._receive(request, "images")
+        if refused is not None:
+            return refused
+        if (invalid := _validate_image_request(body)) is not None:
+            return _error(400, invalid)
+        model, prompt = body.get("model") or "dall-e-2", body["prompt"]
+        if UNSAFE_MARKER in prompt:
+            return _error(400, _safety_refusal(model))
+        gpt_image = model.startswith("gpt-image")
+        size = body.get("size") or ("auto" if gpt_image else "1024x1024")
+        width, height = (1024, 1024) if size == "auto" else map(int, size.split("x"))
+        png = solid_png(width, height, colour_of(prompt), transparent=body.get("background") == "transparent")
+        n = body.get("n") or 1
+        item: dict[str, Any] = {}
+        if model == "dall-e-3":
+            item["revised_prompt"] = f"A simulated rendering of: {prompt}"
+        if gpt_image or body.get("response_format") == "b64_json":
+            item["b64_json"] = base64.b64encode(png).decode()
+        answer: dict[str, Any] = {"created": int(time.time()), "data": []}
+        for _ in range(n):
+            if "b64_json" not in item:  # dall-e's default: a URL (here served by the fake itself)
+                item = {**item, "url": f"{self.base_url}/_fake_files/{self._keep_file(png)}"}
+            answer["data"].append(dict(item))
+        if gpt_image:
+            # Made-up but stable token counts: the prompt's words in, a share of the pixels out per image.
+            words, pixels = len(prompt.split()), n * width * height // 4096
+            answer.update(background="transparent" if body.get("background") == "transparent" else "opaque",
+                          output_format="png", quality=body.get("quality") or "medium", size=f"{width}x{height}",
+                          usage={"input_tokens": words, "output_tokens": pixels, "total_tokens": words + pixels,
+                                 "input_tokens_details": {"text_tokens": words, "image_tokens": 0}})
+        return web.json_response(answer, headers={"x-request-id": f"req_{uuid.uuid4().hex}"})
+
+    def _keep_file(self, data: bytes) -> str:
+        name = f"img-{uuid.uuid4().hex}.png"
+        with self._lock:
+            self._image_files[name] = data
+        return name
+
+    async def _image_file(self, request: web.Request) -> web.Response:
+        with self._lock:
+            data = self._image_files.get(request.match_info["name"])
+        if data is None:
+            return await self._not_found(request)
+        return web.Response(body=data, content_type="image/png")
 
     async def _models(self, request: web.Request) -> web.Response:
         if (auth := self._auth_error(request)) is not None:

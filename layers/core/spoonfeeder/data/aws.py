@@ -17,12 +17,15 @@ import boto3
 from botocore.config import Config
 
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=30)
+# Presigned S3 URLs signed with SigV4: botocore may still presign with the legacy SigV2, which regions opened
+# since 2014 refuse.
+_SERVICE_CONFIG = {"s3": _CONFIG.merge(Config(signature_version="s3v4"))}
 
 
 @cache
 def _real(service: str, endpoint_url: str | None) -> Any:
     if endpoint_url is None:
-        return boto3.client(service, config=_CONFIG)  # type: ignore[call-overload]
+        return boto3.client(service, config=_SERVICE_CONFIG.get(service, _CONFIG))  # type: ignore[call-overload]
     # An explicit endpoint (the WebSocket API's own URL) with botocore's defaults, as the caller asked.
     return boto3.client(service, endpoint_url=endpoint_url)  # type: ignore[call-overload]
 

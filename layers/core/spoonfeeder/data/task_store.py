@@ -386,7 +386,7 @@ class TaskStore:
         return True
 
     def delete(self, task: Task) -> None:
-        """Delete a task, every event it recorded, and its request in S3."""
+        """Delete a task, every event it recorded, its request in S3 and its outputs (every attempt's)."""
         keys = [task_key(task.id)]
         start: dict[str, Any] | None = None
         while True:
@@ -404,6 +404,8 @@ class TaskStore:
                 break
         self._delete_keys(keys)
         self._drop_request(task)
+        if self.bucket:
+            storage.delete_under(self.bucket, storage.output_key(task.owner, task.id, ""))
 
     def _delete_keys(self, keys: list[dict[str, Any]]) -> None:
         for i in range(0, len(keys), 25):

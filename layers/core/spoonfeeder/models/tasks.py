@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
 
+from spoonfeeder.models.images import DEFAULT_IMAGE_MODEL, ImageOptions, TaskOutput, image_problems
 from spoonfeeder.models.provider_options import (
     OPTIONS_OF,
     UNSUPPORTED,
@@ -131,7 +132,9 @@ class TaskCreate(BaseModel):
         {"type": "text", "provider": "openai", "prompt": "Say hello", "options": {"temperature": 0.2}},
         {"type": "chat", "provider": "anthropic", "system": "Be brief.", "messages": [
             {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"},
-            {"role": "user", "content": "Name a colour."}]}]})
+            {"role": "user", "content": "Name a colour."}]},
+        {"type": "image", "provider": "openai", "model": "gpt-image-1", "prompt": "A lighthouse at dusk",
+         "image": {"size": "1024x1024", "quality": "low"}}]})
 
     type: TaskType
     provider: Provider
@@ -163,6 +166,22 @@ class TaskCreate(BaseModel):
             raise ValueError(f"{self.provider} does not support the option(s) {', '.join(refused)}")
         if self.provider_options is not None:
             self.provider_options = _options_for(self.provider, self.provider_options)
+        return self
+
+    # ---- image tasks (type "image"): their parameters, checked against the model
+    image: ImageOptions | None = Field(default=None, description="Image parameters (image tasks only)")
+
+    @model_validator(mode="after")
+    def _image_fits(self) -> TaskCreate:
+        if self.type is not TaskType.IMAGE:
+            if self.image is not None:
+                raise ValueError("`image` applies to image tasks only")
+            return self
+        if self.system is not None or self.options.model_fields_set:
+            raise ValueError("image tasks take `image` parameters, not `system` or text `options`")
+        problems = image_problems(self.model or DEFAULT_IMAGE_MODEL, self.image or ImageOptions())
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     def input_bytes(self) -> int:
@@ -206,6 +225,9 @@ class TaskResult(BaseModel):
     bytes: int = Field(default=0, description="Size of the text in UTF-8 bytes.")
     usage: Usage | None = None
     finish_reason: str | None = None
+    outputs: list[TaskOutput] | None = Field(
+        default=None, description="Stored outputs (images), each downloaded at GET /api/tasks/{id}/outputs/{index}")
+    revised_prompt: str | None = Field(default=None, description="The prompt as the provider rewrote it (dall-e-3)")
 
 
 class Task(BaseModel):

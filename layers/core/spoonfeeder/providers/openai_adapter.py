@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 #: OpenAI's particular rows, by its error `code` (the common rows by HTTP status follow).
 ERROR_ROWS = (
     Row(ErrorCode.CONTEXT_TOO_LONG, kind="context_length_exceeded"),
-    Row(ErrorCode.CONTENT_FILTERED, kind="content_policy_violation"),
+    Row(ErrorCode.CONTENT_FILTERED, kind="content_policy_violation"),  # dall-e
+    Row(ErrorCode.CONTENT_FILTERED, kind="moderation_blocked"),  # gpt-image
     Row(ErrorCode.CONTENT_FILTERED, kind="content_filter"),
     Row(ErrorCode.MODEL_NOT_FOUND, kind="model_not_found"),
     Row(ErrorCode.INVALID_API_KEY, kind="invalid_api_key"),
@@ -50,14 +51,16 @@ def _usage(raw: Any) -> dict[str, int] | None:
     return usage(raw.prompt_tokens, raw.completion_tokens) if raw is not None else None
 
 
+def new_client(credentials: Credentials, *, timeout: float) -> openai.OpenAI:
+    """The SDK's client, with its retries off: the task machinery is the one retry loop."""
+    import openai
+
+    return openai.OpenAI(api_key=credentials.api_key, base_url=credentials.base_url, max_retries=0, timeout=timeout)
+
+
 class OpenAIProvider(ListsModels):
     def __init__(self, credentials: Credentials, *, timeout: float) -> None:
-        import openai
-
-        # SDK retries are off: the task machinery is the one retry loop.
-        self._client: openai.OpenAI = openai.OpenAI(
-            api_key=credentials.api_key, base_url=credentials.base_url, max_retries=0, timeout=timeout,
-        )
+        self._client: openai.OpenAI = new_client(credentials, timeout=timeout)
 
     @staticmethod
     def params(request: TextRequest) -> dict[str, Any]:

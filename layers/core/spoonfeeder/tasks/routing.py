@@ -5,6 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from spoonfeeder.errors import Unprocessable
+from spoonfeeder.models.images import DEFAULT_IMAGE_MODEL
 from spoonfeeder.models.tasks import Provider, TaskType
 
 
@@ -18,8 +19,11 @@ TEXT_TYPES = frozenset({TaskType.TEXT, TaskType.CHAT, TaskType.SUMMARIZE})
 MEDIA_TYPES = frozenset({TaskType.IMAGE, TaskType.VIDEO, TaskType.AUDIO})
 
 # What can run today; everything else is refused with 422 rather than queued to fail later.
-RUNNABLE = frozenset((task_type, provider) for task_type in (TaskType.TEXT, TaskType.CHAT)
-                     for provider in (Provider.OPENAI, Provider.ANTHROPIC, Provider.GEMINI))
+RUNNABLE = frozenset({
+    *((task_type, provider) for task_type in (TaskType.TEXT, TaskType.CHAT)
+      for provider in (Provider.OPENAI, Provider.ANTHROPIC, Provider.GEMINI)),
+    (TaskType.IMAGE, Provider.OPENAI),
+})
 
 DEFAULT_MODELS = {
     Provider.OPENAI: "gpt-4o-mini",
@@ -48,7 +52,9 @@ def ensure_runnable(task_type: TaskType, provider: Provider) -> Lane:
     return lane
 
 
-def default_model(provider: Provider) -> str:
+def default_model(provider: Provider, task_type: TaskType = TaskType.TEXT) -> str:
+    if task_type is TaskType.IMAGE and provider is Provider.OPENAI:
+        return DEFAULT_IMAGE_MODEL
     model = DEFAULT_MODELS.get(provider)
     if model is None:
         raise Unprocessable(f"{provider} needs an explicit model", code="MODEL_REQUIRED")

@@ -1,4 +1,4 @@
-"""Running one delivery of a text task: start, stream, finish — or retry, fail, wait, or skip.
+"""Running one delivery of a task: start, stream, finish — or retry, fail, wait, or skip (images: tasks/images.py).
 
 A delivery may start the task only if it carries the task's current attempt and the status allows it
 (queued, retrying, or running with an expired lease). A duplicate delivery, a message of an older attempt
@@ -24,11 +24,12 @@ from spoonfeeder.data import storage
 from spoonfeeder.data.task_store import TaskStore
 from spoonfeeder.models.events import EventType
 from spoonfeeder.models.messages import TaskMessage
-from spoonfeeder.models.tasks import Task, TaskStatus
+from spoonfeeder.models.tasks import Task, TaskStatus, TaskType
 from spoonfeeder.providers import credentials, registry
 from spoonfeeder.providers.base import Credentials, ProviderError, TextRequest, TextResult
 from spoonfeeder.settings import WorkerSettings
 from spoonfeeder.tasks.deltas import DeltaCoalescer, TaskNoLongerRunning
+from spoonfeeder.tasks.images import ImageTaskRun
 from spoonfeeder.tasks.lease import fail_worker_lost, lease_end, out_of_lost_runs
 from spoonfeeder.tasks.retry import backoff_seconds
 from spoonfeeder.tasks.state import can_start, is_takeover, lease_held, transition
@@ -102,7 +103,7 @@ class TextTaskRunner:
 
     def _run(self, run: Run, creds: Credentials, delivery: Delivery) -> str:
         try:
-            result = self._generate(run, creds)
+            stored = self._produce(run, creds)
         except TaskNoLongerRunning:
             logger.info("task left running while streaming; stopped", extra={"task_id": run.task.id})
             return "stopped"
@@ -115,7 +116,7 @@ class TextTaskRunner:
             logger.exception("unexpected failure running task", extra={"task_id": run.task.id})
             self._retry(run, ProviderError("INTERNAL_ERROR", type(exc).__name__, retryable=True), delivery)
             raise RetryLater("INTERNAL_ERROR") from exc
-        return self._complete(run, result)
+        return self._complete(run, stored)
 
     # ------------------------------------------------------------------ writes of the run
     def _write(self, run: Run, event_type: str, data: dict[str, Any], updates: dict[str, Any] | None = None,
@@ -151,6 +152,14 @@ class TextTaskRunner:
                             guard=lambda t: t.attempt == attempt)
         moved = self.store.record(task.id, EventType.STARTED, data, change=change, current=task)
         return Run(moved[0], lease_owner, attempt) if moved else None
+
+    def _produce(self, run: Run, creds: Credentials) -> dict[str, Any]:
+        """The result to record: the one place where the task's type chooses how it runs."""
+        if run.task.type is TaskType.IMAGE:
+            images = ImageTaskRun(run.task, run.attempt, self.settings.bucket_name,
+                                  progress=lambda data: self._write(run, EventType.PROGRESS, data))
+            return images.produce(creds, timeout=self.settings.provider_timeout_seconds)
+        return self._stored_text(run, self._generate(run, creds))
 
     def _generate(self, run: Run, creds: Credentials) -> TextResult:
         request = TextRequest.of_snapshot(run.task.request_snapshot or {})
@@ -195,7 +204,7 @@ class TextTaskRunner:
         logger.info("task failed", extra={"task_id": task.id, "code": err.code})
         return "failed"
 
-    def _complete(self, run: Run, result: TextResult) -> str:
+    def _stored_text(self, run: Run, result: TextResult) -> dict[str, Any]:
         size = len(result.text.encode("utf-8", "surrogatepass"))
         stored: dict[str, Any] = {"chars": len(result.text), "bytes": size, "usage": result.usage,
                                   "finish_reason": result.finish_reason}
@@ -205,6 +214,9 @@ class TextTaskRunner:
             stored["text_s3_key"] = key
         else:
             stored["text"] = result.text
+        return stored
+
+    def _complete(self, run: Run, stored: dict[str, Any]) -> str:
         done = self._write(run, EventType.COMPLETED, {"result": stored}, to=TaskStatus.SUCCEEDED,
                            updates={"result": stored, "error": None, "completed_at": ids.now_iso(),
                                     "lease_until": None, "lease_owner": None})

@@ -15,9 +15,11 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from spoonfeeder import ids
+from spoonfeeder.data import storage
 from spoonfeeder.data.task_store import CountRefused, IdempotencyClaim, IdempotencyKeyTaken, TaskStore
 from spoonfeeder.errors import Conflict, NotFound, PayloadTooLarge, ServiceUnavailable, Unprocessable
 from spoonfeeder.models.events import Event, EventType
+from spoonfeeder.models.images import TaskOutput
 from spoonfeeder.models.tasks import Task, TaskCreate, TaskFilters, TaskStatus, TaskSummary, TaskView
 from spoonfeeder.ratelimit import Ticket
 from spoonfeeder.tasks import cursor, dispatch, routing
@@ -61,7 +63,7 @@ class TaskService:
         if idempotency_key:  # not read first: a taken claim fails the transaction, and then we replay
             request_hash = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
             claim = IdempotencyClaim(owner, idempotency_key, request_hash)
-        model = body.model or routing.default_model(body.provider)
+        model = body.model or routing.default_model(body.provider, body.type)
         at = ids.now_iso()
         task = Task(
             id=ids.new_id(), owner=owner, type=body.type, provider=body.provider, model=model, name=body.name,
@@ -132,6 +134,24 @@ class TaskService:
         tasks, last_key = self.store.list_owned(owner, filters, limit=limit,
                                                 start_key=cursor.decode(after, owner=owner))
         return tasks, cursor.encode(last_key)
+
+    def output(self, owner: str, task_id: str, index: int) -> TaskOutput:
+        """One stored output of the owner's finished task; NotFound while the task has none at `index`."""
+        task = self.get(owner, task_id)
+        outputs = task.result.outputs if task.status is TaskStatus.SUCCEEDED and task.result else None
+        found = next((output for output in outputs or [] if output.index == index), None)
+        if found is None:
+            raise NotFound(f"task {task_id} has no output {index}")
+        return found
+
+    def download_url(self, task_id: str, output: TaskOutput, *, expires_in: int) -> str:
+        """A presigned GET of an output that `output` found (and so checked the owner of); the file is named
+        after the task and the stored object (`{task}-0.png`)."""
+        if not self.store.bucket:
+            raise RuntimeError("outputs need the bucket, and this service's store has none")
+        filename = f"{task_id}-{output.key.rsplit('/', 1)[-1]}"
+        return storage.download_url(self.store.bucket, output.key, content_type=output.content_type,
+                                    filename=filename, expires_in=expires_in)
 
     def events(self, owner: str, task_id: str, *, after_seq: int, limit: int) -> tuple[list[Event], bool]:
         self.get(owner, task_id)

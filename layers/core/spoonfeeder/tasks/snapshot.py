@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from spoonfeeder.models.tasks import TaskCreate
+from spoonfeeder.models.images import image_snapshot
+from spoonfeeder.models.tasks import TaskCreate, TaskType
 
 
 def text_snapshot(body: TaskCreate, model: str) -> dict[str, Any]:
@@ -27,4 +28,6 @@ def text_snapshot(body: TaskCreate, model: str) -> dict[str, Any]:
         snapshot["system"] = body.system
     if body.provider_options is not None:
         snapshot["provider_options"] = body.provider_options.model_dump(exclude_none=True)
+    if body.type is TaskType.IMAGE:
+        snapshot["image"] = image_snapshot(body.image)
     return snapshot
