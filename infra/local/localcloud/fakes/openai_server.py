@@ -130,6 +130,8 @@ class FakeOpenAI:
         self._requests: list[dict[str, Any]] = []
         self._chat_calls = 0
         self._aborted_streams = 0
+        self._extra_keys: set[str] = set()
+        self._keys_used: list[str] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
@@ -152,6 +154,29 @@ class FakeOpenAI:
             self._requests.clear()
             self._chat_calls = 0
             self._aborted_streams = 0
+            self._extra_keys.clear()
+            self._keys_used.clear()
+
+    # ------------------------------------------------------------------ keys (tests of users' own keys)
+    def accept_keys(self, *keys: str) -> None:
+        """Accept these keys as well as ``api_key`` (each user of a test with a key of their own)."""
+        with self._lock:
+            self._extra_keys.update(keys)
+
+    @property
+    def keys_used(self) -> list[str]:
+        """The bearer key of every chat and models request, in order (which user's key reached the provider)."""
+        with self._lock:
+            return list(self._keys_used)
+
+    def _note_key(self, request: web.Request) -> None:
+        header = request.headers.get("Authorization", "")
+        with self._lock:
+            self._keys_used.append(header[7:].strip() if header.startswith("Bearer ") else "")
+
+    def _known_key(self, key: str) -> bool:
+        with self._lock:
+            return self.api_key is None or key == self.api_key or key in self._extra_keys
 
     @property
     def requests(self) -> list[dict[str, Any]]:
@@ -232,7 +257,7 @@ class FakeOpenAI:
                        "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).")
             return _error(401, error_body(message, "invalid_request_error"))
         key = header[7:].strip()
-        if self.api_key is not None and key != self.api_key:
+        if not self._known_key(key):
             return fault_response(Fault(401), "", key)
         return None
 
@@ -247,6 +272,7 @@ class FakeOpenAI:
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         # Outages and scripted faults answer before auth/validation so a test's script is
         # consumed exactly one per request, whatever the request looks like.
+        self._note_key(request)
         try:
             body: Any = await request.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
@@ -329,6 +355,7 @@ class FakeOpenAI:
         return response
 
     async def _models(self, request: web.Request) -> web.Response:
+        self._note_key(request)
         if (auth := self._auth_error(request)) is not None:
             return auth
         data = [{"id": m, "object": "model", "created": _CREATED, "owned_by": "system"} for m in self.models]
