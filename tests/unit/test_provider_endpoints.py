@@ -29,7 +29,8 @@ def test_public_https_endpoints_are_allowed(url: str) -> None:
     "https://intranet/", "https://127.1/", "https://2130706433/", "https://0x7f000001/",
     "https://user:pass@api.openai.com/v1", "https://api.openai.com/v1?x=1", "https://api.openai.com/v1#frag",
     "ftp://api.openai.com/", "file:///etc/passwd", "api.openai.com/v1", "https://", "https://api.openai.com:99999/",
-    "https://api.openai.com/v1\n", "https://api.openai.com/ v1",
+    "https://api.openai.com/v1\n", "https://api.openai.com/ v1", "https://bücher.example/v1", "https://a_b.example/",
+    "https://-bad.example/", "https://xn--.example/x\u00e9",
 ])
 def test_private_local_or_malformed_endpoints_are_refused(url: str) -> None:
     with pytest.raises(EndpointRefused) as refused:

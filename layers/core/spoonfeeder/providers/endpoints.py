@@ -16,6 +16,7 @@ rebinding) is not caught; Lambda functions outside a VPC reach no private networ
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from collections.abc import Callable, Iterable
 from urllib.parse import urlsplit
@@ -26,6 +27,8 @@ LOCAL_NAMES = ("localhost",)
 LOCAL_SUFFIXES = (".localhost", ".local", ".internal", ".home.arpa")
 
 Resolve = Callable[[str], Iterable[str]]
+#: A DNS name in letters, digits and hyphens, at least two labels (international names in their punycode form).
+_HOST_NAME = re.compile(r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$")
 
 
 class EndpointRefused(ValidationFailed):
@@ -60,8 +63,9 @@ def _host(url: str) -> tuple[str, str]:
 
 def check_url(url: str, allowed: frozenset[str]) -> str:
     """The URL if its form and host are allowed, else EndpointRefused (400). Names are not resolved here."""
-    if any(ord(c) <= 0x20 or ord(c) == 0x7F for c in url):
-        raise EndpointRefused("endpoint_url must not contain spaces or control characters")
+    if not url.isascii() or any(ord(c) <= 0x20 or ord(c) == 0x7F for c in url):
+        raise EndpointRefused("endpoint_url must be ASCII without spaces or control characters "
+                              "(international names in punycode)")
     scheme, host = _host(url)
     if host in allowed:
         return url
@@ -73,7 +77,7 @@ def check_url(url: str, allowed: frozenset[str]) -> str:
         literal = None
     if literal is not None and not _public(host):
         raise EndpointRefused("endpoint_url must not point at a private, loopback, link-local or reserved address")
-    if literal is None and (host in LOCAL_NAMES or host.endswith(LOCAL_SUFFIXES) or "." not in host):
+    if literal is None and (host in LOCAL_NAMES or host.endswith(LOCAL_SUFFIXES) or not _HOST_NAME.match(host)):
         raise EndpointRefused("endpoint_url must name a public host")
     if literal is None and (host.replace(".", "").isdigit() or host.startswith("0x")):
         # 127.1, 2130706433, 0x7f000001: resolvers read these as addresses

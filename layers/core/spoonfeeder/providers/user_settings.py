@@ -95,19 +95,7 @@ class ProviderSettingsService:
     def test(self, owner: str, provider: KeyedProvider) -> ProviderSettingView:
         """One cheap real call (list the models) with the key a task would use; records its outcome."""
         setting = self.store.get(owner, provider)
-        key = None
-        try:
-            creds = self.credentials.for_setting(provider, setting)
-            key = creds.api_key
-            try:
-                adapter = registry.text_provider(Provider(provider), creds, timeout=self.test_timeout)
-            except LookupError:
-                raise Unprocessable(f"{provider} cannot be tested yet: it has no adapter",
-                                    code="NOT_AVAILABLE") from None
-            adapter.test_connection()
-            status, code, message = ConnectionStatus.CONNECTED, None, None
-        except ProviderError as err:
-            status, code, message = ConnectionStatus.ERROR, err.code, _redacted(err.message, key)
+        status, code, message = self._call(provider, setting)
         recorded = self.store.record_test(setting, owner, provider, status=status, at=ids.now_iso(),
                                           error_code=code, error_message=message)
         if recorded is None:
@@ -116,3 +104,25 @@ class ProviderSettingsService:
         logger.info("provider setting tested", extra={"provider": str(provider), "status": str(status),
                                                       "code": code})
         return self._view(owner, provider, recorded)
+
+    def _call(self, provider: KeyedProvider,
+              setting: StoredSetting | None) -> tuple[ConnectionStatus, str | None, str | None]:
+        """The outcome of listing the provider's models with the credentials a task would use."""
+        try:
+            creds = self.credentials.for_setting(provider, setting)
+        except ProviderError as err:  # no key at all, an unreadable one, a refused endpoint
+            return ConnectionStatus.ERROR, err.code, _redacted(err.message, None)
+        try:
+            adapter = registry.text_provider(Provider(provider), creds, timeout=self.test_timeout)
+        except LookupError:
+            raise Unprocessable(f"{provider} cannot be tested yet: it has no adapter", code="NOT_AVAILABLE") from None
+        try:
+            adapter.test_connection()
+        except ProviderError as err:
+            return ConnectionStatus.ERROR, err.code, _redacted(err.message, creds.api_key)
+        except Exception as exc:  # an SDK failure the adapter does not map: a test reports it, not a 500
+            # Only the type: an unexpected error's text may quote the request, and so the key.
+            logger.warning("provider test failed unexpectedly", extra={"provider": str(provider),
+                                                                       "error": type(exc).__name__})
+            return ConnectionStatus.ERROR, "PROVIDER_ERROR", type(exc).__name__
+        return ConnectionStatus.CONNECTED, None, None
