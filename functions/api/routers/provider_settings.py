@@ -13,7 +13,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from pydantic import BaseModel, ConfigDict
 from spoonfeeder import web
 from spoonfeeder.models.envelope import Envelope
-from spoonfeeder.models.provider_settings import KeyedProvider, ProviderSettingUpdate, ProviderSettingView
+from spoonfeeder.models.provider_setting_api import ProviderSettingUpdate, ProviderSettingView
+from spoonfeeder.models.provider_settings import KeyedProvider
 
 from routers.deps import provider_settings
 

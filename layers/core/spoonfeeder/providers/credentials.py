@@ -4,16 +4,18 @@ is never sent to an endpoint a user chose."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from spoonfeeder.data.kms import CannotDecrypt, KeyCipher
-from spoonfeeder.data.provider_settings import ProviderSettingsStore
 from spoonfeeder.models.provider_settings import KeySource, StoredSetting, keyed
-from spoonfeeder.providers import endpoints
 from spoonfeeder.providers.base import Credentials, ProviderError
 from spoonfeeder.settings import ProviderKeySettings
+
+if TYPE_CHECKING:  # made on a worker's first task, not at its cold start
+    from spoonfeeder.data.kms import KeyCipher
+    from spoonfeeder.data.provider_settings import ProviderSettingsStore
 
 _CACHE_SECONDS = 300
 #: Imported on first use: functions that never read the secret (dead letters) skip its cost at cold start.
@@ -55,10 +57,14 @@ class CredentialResolver:
     cipher: KeyCipher
     secret_arn: str
     allowed_hosts: frozenset[str]
-    resolve_host: endpoints.Resolve | None = None  # how endpoint names are resolved (tests give their own)
+    resolve_host: Callable[[str], Iterable[str]] | None = None  # how endpoint names are resolved (tests: their own)
 
     @classmethod
     def of(cls, config: ProviderKeySettings) -> CredentialResolver:
+        from spoonfeeder.data.kms import KeyCipher
+        from spoonfeeder.data.provider_settings import ProviderSettingsStore
+        from spoonfeeder.providers import endpoints
+
         return cls(ProviderSettingsStore(config.table_name), KeyCipher(config.data_key_arn),
                    config.provider_secret_arn, endpoints.allowed_hosts(config.provider_endpoint_allowed_hosts))
 
@@ -82,6 +88,8 @@ class CredentialResolver:
         return "operator" if configured(self.secret_arn).get(str(provider), {}).get("configured") else "none"
 
     def _own(self, setting: StoredSetting) -> Credentials:
+        from spoonfeeder.data.kms import CannotDecrypt
+
         assert setting.api_key_ciphertext is not None
         try:
             key = self.cipher.decrypt(setting.api_key_ciphertext, key_context(setting.owner, setting.provider))
@@ -90,6 +98,8 @@ class CredentialResolver:
             raise ProviderError("API_KEY_UNREADABLE", f"your stored {setting.provider} key cannot be decrypted; "
                                 "set it again", retryable=False) from None
         if setting.endpoint_url:
+            from spoonfeeder.providers import endpoints  # only for the few users with an endpoint of their own
+
             try:
                 endpoints.check_resolved(setting.endpoint_url, self.allowed_hosts,
                                          self.resolve_host or endpoints.resolve_addresses)

@@ -15,12 +15,11 @@ from spoonfeeder import ids
 from spoonfeeder.data.kms import KeyCipher
 from spoonfeeder.data.provider_settings import ProviderSettingsStore
 from spoonfeeder.errors import Conflict, NotFound, Unprocessable
+from spoonfeeder.models.provider_setting_api import ProviderSettingUpdate, ProviderSettingView
 from spoonfeeder.models.provider_settings import (
     ERROR_MESSAGE_MAX_CHARS,
     ConnectionStatus,
     KeyedProvider,
-    ProviderSettingUpdate,
-    ProviderSettingView,
     StoredSetting,
     keyed,
     masked,
