@@ -107,6 +107,12 @@ def test_a_ciphertext_copied_to_another_user_fails_to_decrypt_and_is_never_used(
     assert task["status"] == "failed" and task["error"]["code"] == "API_KEY_UNREADABLE"
     assert key not in openai_fake.keys_used and OPENAI_KEY not in openai_fake.keys_used  # nor a fallback
 
+    # The whole item, its `owner` attribute included, copied into the thief's partition: still refused.
+    boto3.client("dynamodb").put_item(TableName=table, Item={
+        **stolen, "pk": {"S": f"OWNER#{thief}"}, "sk": {"S": "SETTING#openai"}})
+    status, body, _ = api("POST", "/api/settings/openai/test", user=thief)
+    assert body["data"]["error_code"] == "API_KEY_UNREADABLE" and key not in openai_fake.keys_used
+
 
 def test_test_marks_connected_with_the_right_key_and_error_with_a_wrong_one(
     api: Any, openai_fake: Any, owner_and_key: tuple[str, str],
@@ -220,3 +226,22 @@ def test_a_users_task_runs_with_that_users_key(
     plain = api("POST", "/api/tasks", user=nobody, body=TEXT)[1]["data"]["id"]
     run_until_settled(functions, queues, plain, lambda *a, **kw: api(*a, user=nobody, **kw))
     assert openai_fake.keys_used == [key, OPENAI_KEY]  # no setting: the operator default
+
+
+def test_an_endpoint_name_resolving_to_a_private_address_is_refused_where_it_is_used(
+    api: Any, functions: Any, queues: dict, openai_fake: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The name passes when set (names are not resolved then); the test and the worker resolve it and refuse."""
+    from spoonfeeder.providers import endpoints
+
+    owner, key = new_user(), new_key()
+    status, body, _ = api("PUT", "/api/settings/openai", user=owner,
+                          body={"api_key": key, "endpoint_url": "https://rebound.example.com/v1"})
+    assert status == 200, body
+    monkeypatch.setattr(endpoints, "resolve_addresses", lambda host: ["10.0.0.7"])
+    tested = api("POST", "/api/settings/openai/test", user=owner)[1]["data"]
+    assert tested["status"] == "error" and tested["error_code"] == "ENDPOINT_NOT_ALLOWED"
+    task_id = api("POST", "/api/tasks", user=owner, body=TEXT)[1]["data"]["id"]
+    task = run_until_settled(functions, queues, task_id, lambda *a, **kw: api(*a, user=owner, **kw))
+    assert task["status"] == "failed" and task["error"]["code"] == "ENDPOINT_NOT_ALLOWED"
+    assert openai_fake.keys_used == []  # nothing was called with the key

@@ -25,8 +25,8 @@ def _key(owner: str, provider: str) -> dict[str, Any]:
 def _setting(item: dict[str, Any]) -> StoredSetting:
     values = from_item(item)
     blob = values.get("api_key_ciphertext")
-    return StoredSetting(
-        owner=values["owner"], provider=KeyedProvider(values["provider"]),
+    return StoredSetting(  # owner and provider from the key, which no copied attribute can change
+        owner=values["pk"].removeprefix("OWNER#"), provider=KeyedProvider(values["sk"].removeprefix(SK_PREFIX)),
         api_key_ciphertext=bytes(blob.value) if blob is not None else None,
         api_key_last4=values.get("api_key_last4"), endpoint_url=values.get("endpoint_url"),
         default_model=values.get("default_model"),

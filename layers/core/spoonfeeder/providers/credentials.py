@@ -71,11 +71,12 @@ class CredentialResolver:
     def resolve(self, owner: str, provider: str) -> Credentials:
         """The credentials a task of `owner` on `provider` runs with (one GetItem for a cloud provider)."""
         setting = self.settings.get(owner, provider) if keyed(provider) else None
-        return self.for_setting(provider, setting)
+        return self.for_setting(owner, provider, setting)
 
-    def for_setting(self, provider: str, setting: StoredSetting | None) -> Credentials:
+    def for_setting(self, owner: str, provider: str, setting: StoredSetting | None) -> Credentials:
+        """The credentials of `owner`'s task given their setting (as read by the caller)."""
         if setting is not None and setting.api_key_ciphertext:
-            return self._own(setting)
+            return self._own(owner, provider, setting)
         default = operator_default(self.secret_arn, provider)
         if default is None:
             raise ProviderError("PROVIDER_NOT_CONFIGURED", f"no credentials are configured for {provider}: "
@@ -87,15 +88,17 @@ class CredentialResolver:
             return "user"
         return "operator" if configured(self.secret_arn).get(str(provider), {}).get("configured") else "none"
 
-    def _own(self, setting: StoredSetting) -> Credentials:
+    def _own(self, owner: str, provider: str, setting: StoredSetting) -> Credentials:
         from spoonfeeder.data.kms import CannotDecrypt
 
         assert setting.api_key_ciphertext is not None
         try:
-            key = self.cipher.decrypt(setting.api_key_ciphertext, key_context(setting.owner, setting.provider))
+            # The context names who asks (the task's owner), never what the item says: a whole item copied into
+            # another user's partition, `owner` attribute included, still fails to decrypt.
+            key = self.cipher.decrypt(setting.api_key_ciphertext, key_context(owner, provider))
         except CannotDecrypt:
             # Not this user's ciphertext (copied from another item) or damaged: never used, never a fallback.
-            raise ProviderError("API_KEY_UNREADABLE", f"your stored {setting.provider} key cannot be decrypted; "
+            raise ProviderError("API_KEY_UNREADABLE", f"your stored {provider} key cannot be decrypted; "
                                 "set it again", retryable=False) from None
         if setting.endpoint_url:
             from spoonfeeder.providers import endpoints  # only for the few users with an endpoint of their own

@@ -94,7 +94,7 @@ class ProviderSettingsService:
     def test(self, owner: str, provider: KeyedProvider) -> ProviderSettingView:
         """One cheap real call (list the models) with the key a task would use; records its outcome."""
         setting = self.store.get(owner, provider)
-        status, code, message = self._call(provider, setting)
+        status, code, message = self._call(owner, provider, setting)
         recorded = self.store.record_test(setting, owner, provider, status=status, at=ids.now_iso(),
                                           error_code=code, error_message=message)
         if recorded is None:
@@ -104,11 +104,11 @@ class ProviderSettingsService:
                                                       "code": code})
         return self._view(owner, provider, recorded)
 
-    def _call(self, provider: KeyedProvider,
+    def _call(self, owner: str, provider: KeyedProvider,
               setting: StoredSetting | None) -> tuple[ConnectionStatus, str | None, str | None]:
-        """The outcome of listing the provider's models with the credentials a task would use."""
+        """The outcome of listing the provider's models with the credentials a task of `owner` would use."""
         try:
-            creds = self.credentials.for_setting(provider, setting)
+            creds = self.credentials.for_setting(owner, provider, setting)
         except ProviderError as err:  # no key at all, an unreadable one, a refused endpoint
             return ConnectionStatus.ERROR, err.code, _redacted(err.message, None)
         try:
