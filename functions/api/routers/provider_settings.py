@@ -20,6 +20,7 @@ from routers.deps import provider_settings
 
 router = Router()
 
+# A name that is not a provider answers 400; a path segment the router cannot match at all answers 404.
 ProviderName = Annotated[KeyedProvider, Path(description="A cloud provider (Ollama and ComfyUI take no key)")]
 
 
@@ -37,7 +38,7 @@ def list_settings() -> Response[Envelope[list[ProviderSettingView]]]:
 
 
 @router.get("/<provider>", summary="My settings of one provider (key masked)",
-            **web.contract(Envelope[ProviderSettingView], "The provider's settings (empty ones if never set)", 400))
+            **web.contract(Envelope[ProviderSettingView], "The provider's settings (empty if never set)", 400, 404))
 def get_setting(provider: ProviderName) -> Response[Envelope[ProviderSettingView]]:
     return web.ok(router, provider_settings().get(web.caller(router), provider))
 
@@ -47,7 +48,7 @@ def get_setting(provider: ProviderName) -> Response[Envelope[ProviderSettingView
                         "use the operator's default key, and your endpoint_url is not used). A new key or endpoint "
                         "makes the status `untested`. 400 ENDPOINT_NOT_ALLOWED for an endpoint that is not https "
                         "or whose host is not public.",
-            **web.contract(Envelope[ProviderSettingView], "The settings as stored (key masked)", body=True))
+            **web.contract(Envelope[ProviderSettingView], "The settings as stored (key masked)", 404, body=True))
 def put_setting(provider: ProviderName,
                 body: Annotated[ProviderSettingUpdate, Body()]) -> Response[Envelope[ProviderSettingView]]:
     return web.ok(router, provider_settings().put(web.caller(router), provider, body))
@@ -64,6 +65,6 @@ def delete_setting(provider: ProviderName) -> Response[Envelope[SettingDeleted]]
              description="A real, cheap call with your key (else the operator default). Records `status` "
                          "(connected or error), `last_tested` and the error's code and message, and answers the "
                          "settings. 409 SETTING_CHANGED when they changed during the test.",
-             **web.contract(Envelope[ProviderSettingView], "The settings with the test's outcome", 400, 409, 422))
+             **web.contract(Envelope[ProviderSettingView], "The settings with the test's outcome", 400, 404, 409, 422))
 def test_setting(provider: ProviderName) -> Response[Envelope[ProviderSettingView]]:
     return web.ok(router, provider_settings().test(web.caller(router), provider))
