@@ -245,3 +245,30 @@ def test_an_endpoint_name_resolving_to_a_private_address_is_refused_where_it_is_
     task = run_until_settled(functions, queues, task_id, lambda *a, **kw: api(*a, user=owner, **kw))
     assert task["status"] == "failed" and task["error"]["code"] == "ENDPOINT_NOT_ALLOWED"
     assert openai_fake.keys_used == []  # nothing was called with the key
+
+
+def test_only_a_create_without_a_model_reads_the_users_default(api: Any, owner_and_key: tuple[str, str]) -> None:
+    """One projected GetItem of the setting, before the transaction; none when the request names its model."""
+    from spoonfeeder.data.aws import client
+
+    owner, _ = owner_and_key
+    calls: list[tuple[str, dict[str, Any]]] = []
+
+    def count(event_name: str, params: dict[str, Any], **_: Any) -> None:
+        calls.append((event_name.removeprefix("before-parameter-build."), params))
+
+    ddb = client("dynamodb")
+    ddb.meta.events.register("before-parameter-build", count)
+    try:
+        api("POST", "/api/tasks", user=owner, body=TEXT)
+        without = list(calls)
+        calls.clear()
+        api("POST", "/api/tasks", user=owner, body={**TEXT, "model": "gpt-4o"})
+    finally:
+        ddb.meta.events.unregister("before-parameter-build", count)
+    reads = [params for name, params in without if name == "dynamodb.GetItem"
+             and params["Key"]["sk"] == {"S": "SETTING#openai"}]
+    assert len(reads) == 1 and reads[0]["ProjectionExpression"] == "default_model"
+    assert [name for name, _ in without].index("dynamodb.GetItem") < \
+        [name for name, _ in without].index("dynamodb.TransactWriteItems")
+    assert not any(params.get("Key", {}).get("sk") == {"S": "SETTING#openai"} for _, params in calls)
