@@ -44,7 +44,8 @@ from spoonfeeder.data.task_store import active_shard
 ROOT = Path(__file__).resolve().parent.parent
 REGION = "us-east-1"
 OWNER = "4f1c2b9e-7d3a-4c55-9a21-0b6e8f3d2a10"  # a Cognito-style sub
-BODY = {"type": "text", "provider": "openai", "prompt": "hello"}
+# Names its model: a request without one reads the user's default model (one GetItem) before the transaction.
+BODY = {"type": "text", "provider": "openai", "model": "gpt-4o-mini", "prompt": "hello"}
 CALLS: list[str] = []  # every call made by clients of boto3's default session (the handler's and side B's)
 
 

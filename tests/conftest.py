@@ -23,7 +23,8 @@ OPENAI_KEY = "sk-test-integration-0000000001"
 PROVIDER_KEYS = {"openai": OPENAI_KEY, "anthropic": "sk-ant-test-integration-0001",
                  "gemini": "AIza-test-integration-0001"}
 # Small numbers so retries and dead-lettering happen within seconds.
-TEST_PARAMETERS = {"MaxReceiveCount": "3", "RetryBaseSeconds": "1", "UserRequestsPerMinute": "1000"}
+TEST_PARAMETERS = {"MaxReceiveCount": "3", "RetryBaseSeconds": "1", "UserRequestsPerMinute": "1000",
+                   "ProviderEndpointAllowedHosts": "127.0.0.1"}  # users' endpoints may name the fakes
 
 
 @pytest.fixture(scope="session")

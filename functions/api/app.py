@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from routers import auth, system, tasks
+from routers import auth, provider_settings, system, tasks
 from routers.quota import enforce_quota
 from spoonfeeder import snapstart, web
 from spoonfeeder.errors import SpoonError
@@ -20,6 +20,7 @@ app = web.Resolver()
 app.use(middlewares=[enforce_quota])
 app.include_router(auth.router, prefix="/api/auth")
 app.include_router(tasks.router, prefix="/api/tasks")
+app.include_router(provider_settings.router, prefix="/api/settings")
 app.include_router(system.router, prefix="/api")
 app.configure_openapi(
     title="Spoon Feeder API", version=spoonfeeder.__version__, security_schemes=web.SECURITY_SCHEMES,
@@ -29,7 +30,7 @@ app.configure_openapi(
 app.enable_swagger(path="/api/docs")
 system.serve_openapi(app)
 # SnapStart: the clients, the Swagger UI and the OpenAPI document are ready in the snapshot.
-snapstart.prepare("dynamodb", "sqs", "s3", "cognito-idp", then=app.prepare_docs)
+snapstart.prepare("dynamodb", "sqs", "s3", "cognito-idp", "kms", then=app.prepare_docs)
 
 
 @app.exception_handler(SpoonError)

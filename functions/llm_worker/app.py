@@ -30,7 +30,7 @@ runner = TextTaskRunner(store, config)
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 # SnapStart: the clients, the secret reader and the provider SDKs (each otherwise imported on first use) are in
 # the snapshot.
-snapstart.prepare("sqs", "s3", modules=(credentials.PARAMETERS_MODULE, *registry.PRELOAD_MODULES))
+snapstart.prepare("sqs", "s3", "kms", modules=(credentials.PARAMETERS_MODULE, *registry.PRELOAD_MODULES))
 
 
 def handle(record: SQSRecord, heartbeat: Heartbeat, remaining_seconds: Callable[[], float]) -> str:

@@ -56,7 +56,8 @@ def test_create_queues_the_task_and_records_its_first_events(api: Any, llm_queue
 
 def test_create_is_one_transaction_and_one_send(api: Any, llm_queue: str) -> None:
     """The task is written already queued with both events, the key's claim and the request's count at once;
-    the only read is the quota's new count, made while the message is sent."""
+    the only read is the quota's new count, made while the message is sent. (A request that names no model
+    reads the user's default model first: test_provider_settings.py.)"""
     from spoonfeeder.data.aws import client
 
     calls: list[str] = []
@@ -67,7 +68,8 @@ def test_create_is_one_transaction_and_one_send(api: Any, llm_queue: str) -> Non
     for service in ("dynamodb", "sqs", "s3"):
         client(service).meta.events.register("before-call", count)
     try:
-        status, _, _ = api("POST", "/api/tasks", body=TEXT, headers={"idempotency-key": "count-me"})
+        status, _, _ = api("POST", "/api/tasks", body={**TEXT, "model": "gpt-4o-mini"},
+                           headers={"idempotency-key": "count-me"})
     finally:
         for service in ("dynamodb", "sqs", "s3"):
             client(service).meta.events.unregister("before-call", count)

@@ -1,5 +1,6 @@
-"""Each handler imports only what its Lambda has: no provider SDK at import time (the API, WebSocket, events
-and dead-letter functions have no providers layer at all; the worker loads an SDK only for a task that needs it)."""
+"""Each handler imports only what its Lambda has: no provider SDK at import time (the WebSocket, events and
+dead-letter functions have no providers layer at all; the worker loads an SDK only for a task that needs it, the
+API only for a provider settings test)."""
 
 from __future__ import annotations
 

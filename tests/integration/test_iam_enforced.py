@@ -197,6 +197,58 @@ def test_key_and_secret_grants_are_checked_against_their_arns(real: Enforced) ->
             SecretId=real.stack.resources["ProviderSecret"])
 
 
+def test_users_provider_keys_use_the_data_key_only_under_their_context(real: Enforced) -> None:
+    """The API encrypts and decrypts, the worker only decrypts, and only under an {owner, provider} context
+    naming a cloud provider: the grant is no way to the data key's other uses."""
+    data_key = real.stack.resources["DataKey"]
+    context = {"owner": "user-probe", "provider": "openai"}
+    api, worker = real.as_function("ApiFunction", "kms"), real.as_function("LlmWorkerFunction", "kms")
+    blob = api.encrypt(KeyId=data_key, Plaintext=b"sk-probe-000000", EncryptionContext=context)["CiphertextBlob"]
+    for role in (api, worker):
+        assert role.decrypt(KeyId=data_key, CiphertextBlob=blob, EncryptionContext=context)["Plaintext"] == \
+            b"sk-probe-000000"
+    denied = [
+        lambda: worker.encrypt(KeyId=data_key, Plaintext=b"x" * 8, EncryptionContext=context),
+        lambda: api.encrypt(KeyId=data_key, Plaintext=b"x" * 8),  # no context
+        lambda: api.encrypt(KeyId=data_key, Plaintext=b"x" * 8, EncryptionContext={"provider": "openai"}),
+        lambda: api.encrypt(KeyId=data_key, Plaintext=b"x" * 8,
+                            EncryptionContext={"owner": "user-probe", "provider": "ollama"}),
+        lambda: real.as_function("WsFunction", "kms").decrypt(KeyId=data_key, CiphertextBlob=blob,
+                                                               EncryptionContext=context),
+    ]
+    for call in denied:
+        with pytest.raises(ClientError) as refused:
+            call()
+        assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+
+
+def test_the_settings_routes_run_with_the_api_role(real: Enforced) -> None:
+    """PUT (DynamoDB UpdateItem, KMS Encrypt), test (GetItem, Decrypt, the provider secret) and GET (Query) of a
+    user's setting, as the local cloud runs the API function."""
+    from localcloud.fakes.openai_server import FakeOpenAI
+
+    spec = real.stack.functions["ApiFunction"]
+    overlay = {"AWS_ENDPOINT_URL": real.moto.url, "AWS_REGION": REGION, "POWERTOOLS_LOG_LEVEL": "WARNING"}
+    host = FunctionHost(spec, overlay, max_concurrency=1, credentials=real.credentials("ApiFunction").env)
+    key = "sk-probe-role-0000000001"
+
+    def call(method: str, path: str, body: Any = None) -> Any:
+        result = asyncio.run(host.invoke(http_event(method, path, user="user-role", body=body)))
+        assert result.ok, result.payload
+        assert result.payload["statusCode"] == 200, result.payload
+        return json.loads(result.payload["body"])["data"]
+
+    try:
+        with FakeOpenAI(api_key=key) as fake:
+            call("PUT", "/api/settings/openai", {"api_key": key, "endpoint_url": fake.base_url})
+            assert call("POST", "/api/settings/openai/test")["status"] == "connected"
+            assert fake.keys_used == [key]
+            listed = call("GET", "/api/settings")
+    finally:
+        host.close()
+    assert listed[0]["api_key_masked"] == "…" + key[-4:] and listed[0]["source"] == "user"
+
+
 def test_objects_by_prefix_under_the_tls_only_bucket_policy(real: Enforced) -> None:
     """The bucket's TLS-only deny does not refuse local calls (they stand in for HTTPS ones); the API's
     grant covers requests/ and not outputs/."""
@@ -291,7 +343,8 @@ def test_iam_setting() -> None:
 
 def test_grants_are_explicit_and_scoped() -> None:
     """Every function's Policies are explicit statements: named actions on named resources, and the data key
-    only through the services that use it (none of SAM's policy templates, no `*`)."""
+    only through the services that use it or under a provider key's encryption context (none of SAM's policy
+    templates, no `*`)."""
     template, _ = decode_str((ROOT / "template.yaml").read_text(encoding="utf-8"))
     assert template is not None
     functions = {k: r for k, r in template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"}
@@ -307,4 +360,9 @@ def test_grants_are_explicit_and_scoped() -> None:
                 assert all("*" not in action for action in actions), (logical_id, actions)
                 assert "*" not in resources, (logical_id, statement)
                 if any(action.startswith("kms:") for action in actions):
-                    assert "kms:ViaService" in statement["Condition"]["StringEquals"], (logical_id, statement)
+                    # Through the services that use the key, or directly for users' provider keys under their
+                    # {owner, provider} encryption context only.
+                    conditions = statement["Condition"]
+                    assert "kms:ViaService" in conditions["StringEquals"] or (
+                        set(conditions["StringEquals"]) == {"kms:EncryptionContext:provider"}
+                        and set(conditions["StringLike"]) == {"kms:EncryptionContext:owner"}), (logical_id, statement)

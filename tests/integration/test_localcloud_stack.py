@@ -87,9 +87,10 @@ def test_queues_bucket_and_environment(moto: MotoEndpoint, stack: Stack) -> None
     api = stack.functions["ApiFunction"]
     assert api.handler == "app.lambda_handler" and api.timeout == 29 and api.memory == 512
     assert api.code_dir == ROOT / "functions" / "api"
-    assert api.layer_dirs == [ROOT / "layers" / "core"]
     layers = [ROOT / "layers" / "core", ROOT / "layers" / "providers"]
+    assert api.layer_dirs == layers  # the provider SDKs for the settings' connection test
     assert stack.functions["LlmWorkerFunction"].layer_dirs == layers
+    assert stack.functions["WsFunction"].layer_dirs == [ROOT / "layers" / "core"]
     assert stack.functions["LlmWorkerFunction"].timeout == 150
     assert api.env["TABLE_NAME"] == stack.resources["Table"]
     queue = sqs.get_queue_attributes(QueueUrl=api.env["LLM_TASKS_QUEUE_URL"], AttributeNames=["QueueArn"])

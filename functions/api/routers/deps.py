@@ -6,7 +6,10 @@ from functools import cache
 
 from spoonfeeder import settings
 from spoonfeeder.data.counters import Counters
+from spoonfeeder.data.kms import KeyCipher
 from spoonfeeder.data.task_store import TaskStore
+from spoonfeeder.providers import credentials
+from spoonfeeder.providers.user_settings import ProviderSettingsService
 from spoonfeeder.ratelimit import LoginThrottle, Quota, RequestQuota
 from spoonfeeder.settings import ApiSettings
 from spoonfeeder.tasks.routing import Lane
@@ -21,7 +24,15 @@ def task_service() -> TaskService:
         store=TaskStore(config.table_name, config.bucket_name),
         queue_urls={Lane.LLM: config.llm_tasks_queue_url, Lane.GPU: config.gpu_tasks_queue_url},
         max_prompt_bytes=config.max_prompt_bytes,
+        user_default_model=lambda owner, provider: provider_settings().default_model(owner, provider),
     )
+
+
+@cache
+def provider_settings() -> ProviderSettingsService:
+    resolver = credentials.resolver(config)
+    return ProviderSettingsService(resolver.settings, KeyCipher(config.data_key_arn), resolver,
+                                   test_timeout=config.provider_test_timeout_seconds)
 
 
 @cache

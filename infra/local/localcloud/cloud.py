@@ -27,6 +27,9 @@ __all__ = ["LocalCloud", "Settings", "main"]
 log = logging.getLogger("localcloud")
 REGION = "us-east-1"
 READY_LINE = "Spoon Feeder local cloud is up"
+#: Template parameters the local cloud sets unless SPOON_PARAMETERS does: users' provider endpoints may name
+#: the local fakes (plain http on loopback), which the deployed default refuses.
+LOCAL_PARAMETERS = {"ProviderEndpointAllowedHosts": "127.0.0.1,localhost"}
 
 
 #: Each cloud provider: the prefix of its environment variables, and the fake (module, class) that answers
@@ -160,7 +163,8 @@ class LocalCloud:
         # The local cloud's own calls (setup, pollers, schedules, gateway) use an admin user, as AWS's
         # services act for themselves; only the functions run with their roles' rights.
         admin = await asyncio.to_thread(create_admin, self.moto.url, REGION)
-        stack = await asyncio.to_thread(create_stack, s.template, self.moto.url, REGION, s.parameters)
+        stack = await asyncio.to_thread(create_stack, s.template, self.moto.url, REGION,
+                                        {**LOCAL_PARAMETERS, **s.parameters})
         self.stack = stack
         log.info("stack created: %d resources, %d functions", len(stack.resources), len(stack.functions))
         password = await asyncio.to_thread(self._dev_user)

@@ -43,6 +43,8 @@ IAM enforcement (on once the local cloud has made its stack, see moto_process.Mo
   (so ``kms:ViaService`` held for a direct KMS call), and a condition that failed denied outright, even in
   an Allow statement. Now a statement applies only when its conditions hold, read as bucket policies are
   (moto_s3.conditions_met: an absent key fails unless ``...IfExists``; calls count as over TLS).
+- KMS requests carry their encryption context as condition keys (``kms:EncryptionContext:<key>``), as on
+  AWS, so a grant limited to a context (users' provider keys: owner and provider) is checked locally.
 - Cognito operations that AWS serves without IAM (GlobalSignOut, RevokeToken, ...: boto3 sends them unsigned)
   are all public; moto knew only some of them and answered the others 500.
 - moto re-computed the signature of a request without a body (a Lambda GET, say) over its headers as if
@@ -53,6 +55,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -179,6 +182,17 @@ def _kms_checks(response: Any, action: str) -> Iterator[Check]:
         yield action, "*"
 
 
+#: Condition keys of the request being authorized (this thread's), beyond what moto gives a statement.
+_request_conditions = threading.local()
+
+
+def _kms_conditions(response: Any) -> dict[str, str]:
+    context = _params(response).get("EncryptionContext")
+    if not isinstance(context, dict):
+        return {}
+    return {f"kms:EncryptionContext:{key}": str(value) for key, value in context.items()}
+
+
 def _secrets_checks(response: Any, action: str) -> Iterator[Check]:
     secret_id = _params(response).get("SecretId")
     secret = response.backend.secrets.get(str(secret_id)) if secret_id else None
@@ -259,25 +273,30 @@ def _iam_resources() -> None:
 
     authorize = ActionAuthenticatorMixin._authenticate_and_authorize_action
 
-    def checked_against(checks: Callable[[Any, str], Iterator[Check]]) -> Callable[..., None]:
+    def checked_against(checks: Callable[[Any, str], Iterator[Check]],
+                        conditions: Callable[[Any], dict[str, str]] | None = None) -> Callable[..., None]:
         def authorize_each(self: Any, resource: str = "*") -> None:
             if ActionAuthenticatorMixin.request_count < settings.INITIAL_NO_AUTH_ACTION_COUNT:
                 authorize(self, IAMRequest, resource)  # not enforcing yet: moto counts the request
                 return
             action = self._get_action()
-            for each, arn in dict.fromkeys(checks(self, action)) or {(action, "*"): None}:
-                # moto's check names the action from _get_action(): name each contained action instead.
-                self._get_action = lambda each=each: each
-                try:
-                    authorize(self, IAMRequest, arn)
-                finally:
-                    del self._get_action
+            _request_conditions.values = conditions(self) if conditions else {}
+            try:
+                for each, arn in dict.fromkeys(checks(self, action)) or {(action, "*"): None}:
+                    # moto's check names the action from _get_action(): name each contained action instead.
+                    self._get_action = lambda each=each: each
+                    try:
+                        authorize(self, IAMRequest, arn)
+                    finally:
+                        del self._get_action
+            finally:
+                _request_conditions.values = {}
         return authorize_each
 
     DynamoHandler._authenticate_and_authorize_normal_action = checked_against(  # type: ignore[method-assign]
         _dynamodb_checks)
     KmsResponse._authenticate_and_authorize_normal_action = checked_against(  # type: ignore[method-assign]
-        _kms_checks)
+        _kms_checks, _kms_conditions)
     SecretsManagerResponse._authenticate_and_authorize_normal_action = checked_against(  # type: ignore[method-assign]
         _secrets_checks)
 
@@ -359,7 +378,8 @@ def _conditions() -> None:
         if not conditions:
             return permitted(self, action, resource, principal, incoming_condition_values)
         # A statement whose conditions do not hold does not apply (moto made it deny, even for an Allow).
-        if not conditions_met(conditions, {**TLS_CONTEXT, **(incoming_condition_values or {})}):
+        request = getattr(_request_conditions, "values", {})
+        if not conditions_met(conditions, {**TLS_CONTEXT, **request, **(incoming_condition_values or {})}):
             return PermissionResult.NEUTRAL
         unconditioned = IAMPolicyStatement({k: v for k, v in self._statement.items() if k != "Condition"})
         return permitted(unconditioned, action, resource, principal, incoming_condition_values)

@@ -21,16 +21,26 @@ class CoreSettings(BaseModel):
     stage: str = "dev"
 
 
-class ApiSettings(CoreSettings):
+class ProviderKeySettings(CoreSettings):
+    """What a function that resolves provider keys needs: the operator defaults' secret, the KMS key that encrypts
+    users' own keys, and which hosts a user's endpoint_url may name although they are private or plain http
+    (comma-separated; see providers/endpoints.py)."""
+
+    provider_secret_arn: str
+    data_key_arn: str
+    provider_endpoint_allowed_hosts: str = ""
+
+
+class ApiSettings(ProviderKeySettings):
     bucket_name: str
     llm_tasks_queue_url: str
     gpu_tasks_queue_url: str
-    provider_secret_arn: str
     user_pool_id: str
     user_pool_client_id: str
     max_prompt_bytes: int = 256 * 1024  # UTF-8 bytes: what an item pays for, not characters
     user_requests_per_minute: int = 120
     login_failures_per_15_minutes: int = 5
+    provider_test_timeout_seconds: float = 10.0  # POST /api/settings/{provider}/test, within the API's 29 s
 
 
 class WsSettings(CoreSettings):
@@ -45,10 +55,9 @@ class EventsSettings(CoreSettings):
     ws_management_url: str
 
 
-class WorkerSettings(CoreSettings):
+class WorkerSettings(ProviderKeySettings):
     bucket_name: str
     llm_tasks_queue_url: str
-    provider_secret_arn: str
     max_receive_count: int = 5
     retry_base_seconds: float = 2.0
     retry_max_seconds: int = 900

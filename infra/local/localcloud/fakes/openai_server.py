@@ -202,11 +202,36 @@ class FakeOpenAI(FakeServer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._image_files: dict[str, bytes] = {}  # dall-e's URL answers, served back by the fake
+        self._extra_keys: set[str] = set()
+        self._keys_used: list[str] = []
 
     def reset(self) -> None:
         super().reset()
         with self._lock:
             self._image_files.clear()
+            self._extra_keys.clear()
+            self._keys_used.clear()
+
+    # ------------------------------------------------------------------ keys (tests of users' own keys)
+    def accept_keys(self, *keys: str) -> None:
+        """Accept these keys as well as ``api_key`` (each user of a test with a key of their own)."""
+        with self._lock:
+            self._extra_keys.update(keys)
+
+    @property
+    def keys_used(self) -> list[str]:
+        """The bearer key of every chat and models request, in order (which user's key reached the provider)."""
+        with self._lock:
+            return list(self._keys_used)
+
+    def _note_key(self, request: web.Request) -> None:
+        header = request.headers.get("Authorization", "")
+        with self._lock:
+            self._keys_used.append(header[7:].strip() if header.startswith("Bearer ") else "")
+
+    def _known_key(self, key: str) -> bool:
+        with self._lock:
+            return self.api_key is None or key == self.api_key or key in self._extra_keys
 
     @property
     def image_calls(self) -> int:
@@ -227,7 +252,7 @@ class FakeOpenAI(FakeServer):
                        "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).")
             return _error(401, error_body(message, "invalid_request_error"))
         key = header[7:].strip()
-        if self.api_key is not None and key != self.api_key:
+        if not self._known_key(key):
             return fault_response(Fault(401), "", key)
         return None
 
@@ -236,6 +261,7 @@ class FakeOpenAI(FakeServer):
         answers it if any, and the response that refuses it if any. Outages and scripted faults answer before
         auth/validation so a test's script is consumed exactly one per request, whatever the request looks like.
         Named faults that are not HTTP errors (a filtered answer, a slow one) are left to the handler."""
+        self._note_key(request)
         body, fault = await self.admit(request, ["Authorization"], kind)
         model = body.get("model", "") if isinstance(body, dict) else ""
         if fault is not None and fault.kind not in ("content_filtered", "timeout"):
@@ -349,6 +375,7 @@ class FakeOpenAI(FakeServer):
         return web.Response(body=data, content_type="image/png")
 
     async def _models(self, request: web.Request) -> web.Response:
+        self._note_key(request)
         if (auth := self._auth_error(request)) is not None:
             return auth
         data = [{"id": m, "object": "model", "created": _CREATED, "owned_by": "system"} for m in self.models]

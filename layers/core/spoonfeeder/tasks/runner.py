@@ -89,7 +89,7 @@ class TextTaskRunner:
             fail_worker_lost(self.store, task, max_lost_runs=self.settings.max_lost_runs, by="worker")
             return "failed"
         try:
-            creds = credentials.resolve(self.settings.provider_secret_arn, task.provider)
+            creds = credentials.resolver(self.settings).resolve(task.owner, task.provider)  # the owner's key first
         except ProviderError as err:
             return self._fail_unstarted(task, err, message.attempt)
         run = self._start(task, message.attempt, creds)

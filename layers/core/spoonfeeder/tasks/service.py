@@ -46,6 +46,8 @@ class TaskService:
     store: TaskStore
     queue_urls: dict[routing.Lane, str]
     max_prompt_bytes: int
+    #: (owner, provider) -> the model the user's provider setting names, if any
+    user_default_model: Callable[[str, str], str | None] = lambda owner, provider: None
 
     # ------------------------------------------------------------------ create
     def create(self, owner: str, body: TaskCreate, *, idempotency_key: str | None, trace_id: str | None,
@@ -63,7 +65,9 @@ class TaskService:
         if idempotency_key:  # not read first: a taken claim fails the transaction, and then we replay
             request_hash = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
             claim = IdempotencyClaim(owner, idempotency_key, request_hash)
-        model = body.model or routing.default_model(body.provider, body.type)
+        # The user's default model is read only when the request names none.
+        model = (body.model or self.user_default_model(owner, body.provider)
+                 or routing.default_model(body.provider, body.type))
         at = ids.now_iso()
         task = Task(
             id=ids.new_id(), owner=owner, type=body.type, provider=body.provider, model=model, name=body.name,
