@@ -82,8 +82,10 @@ class TaskError(BaseModel):
 
 
 class Usage(BaseModel):
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
+    """Tokens of one run, under the same names for every provider."""
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
     total_tokens: int | None = None
 
 
@@ -93,6 +95,9 @@ class TaskResult(BaseModel):
     chars: int = 0
     bytes: int = Field(default=0, description="Size of the text in UTF-8 bytes.")
     usage: Usage | None = None
+    cost_usd: float | None = Field(
+        default=None, description="Estimated from the model catalog's list prices and the usage (USD, 6 decimals); "
+                                  "null when the model has no known price")
     finish_reason: str | None = None
 
 

@@ -73,7 +73,7 @@ class OpenAIProvider:
             )
             for chunk in chunks:
                 if chunk.usage is not None:
-                    usage = chunk.usage.model_dump(include={"prompt_tokens", "completion_tokens", "total_tokens"})
+                    usage = _usage(chunk.usage)
                 for choice in chunk.choices:
                     if choice.delta and choice.delta.content:
                         parts.append(choice.delta.content)
@@ -94,8 +94,7 @@ class OpenAIProvider:
                 raise
             raise map_error(exc) from exc
         choice = done.choices[0]
-        usage = done.usage.model_dump(include={"prompt_tokens", "completion_tokens", "total_tokens"}) \
-            if done.usage else None
+        usage = _usage(done.usage) if done.usage else None
         return TextResult(choice.message.content or "", usage, choice.finish_reason)
 
     def test_connection(self) -> None:
@@ -108,6 +107,12 @@ class OpenAIProvider:
             if not _is_sdk_error(exc):
                 raise
             raise map_error(exc) from exc
+
+
+def _usage(usage: Any) -> dict[str, int]:
+    """OpenAI's usage under the neutral names every adapter reports."""
+    return {"input_tokens": usage.prompt_tokens, "output_tokens": usage.completion_tokens,
+            "total_tokens": usage.total_tokens}
 
 
 def _is_sdk_error(exc: Exception) -> bool:
