@@ -128,16 +128,20 @@ def aws(cloud: Cloud, service: str) -> Any:
                         aws_secret_access_key=cloud.info["aws_secret_access_key"])
 
 
-@pytest.fixture(scope="session")
-def bob(cloud: Cloud) -> User:
+def new_user(cloud: Cloud, email: str) -> User:
+    """A confirmed user of the pool, signed in."""
     idp = aws(cloud, "cognito-idp")
     pool = cloud.info["user_pool_id"]
-    idp.admin_create_user(UserPoolId=pool, Username="bob@spoonfeeder.local", MessageAction="SUPPRESS",
-                          UserAttributes=[{"Name": "email", "Value": "bob@spoonfeeder.local"},
+    idp.admin_create_user(UserPoolId=pool, Username=email, MessageAction="SUPPRESS",
+                          UserAttributes=[{"Name": "email", "Value": email},
                                           {"Name": "email_verified", "Value": "true"}])
-    idp.admin_set_user_password(UserPoolId=pool, Username="bob@spoonfeeder.local", Password=PASSWORD,
-                                Permanent=True)
-    return _sign_in(cloud, "bob@spoonfeeder.local", PASSWORD)
+    idp.admin_set_user_password(UserPoolId=pool, Username=email, Password=PASSWORD, Permanent=True)
+    return _sign_in(cloud, email, PASSWORD)
+
+
+@pytest.fixture(scope="session")
+def bob(cloud: Cloud) -> User:
+    return new_user(cloud, "bob@spoonfeeder.local")
 
 
 def receive(ws: ClientConnection, until: Any, timeout: float = 30) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from spoonfeeder import catalog
 from spoonfeeder.catalog import pricing
 from spoonfeeder.catalog.directory import ModelDirectory
+from spoonfeeder.catalog.money import to_micros
 from spoonfeeder.errors import NotFound
 from spoonfeeder.models.catalog import Capability, CatalogFile, ModelInfo
 
@@ -122,9 +123,9 @@ def test_images_billed_per_picture() -> None:
 
 
 def test_micro_dollars_are_exact_integers() -> None:
-    assert pricing.to_micros(0.000802) == 802
-    assert pricing.to_micros(12.345678) == 12_345_678
-    assert sum(map(pricing.to_micros, [0.1] * 10)) == 1_000_000  # no float drift when summed
+    assert to_micros(0.000802) == 802
+    assert to_micros(12.345678) == 12_345_678
+    assert sum(map(to_micros, [0.1] * 10)) == 1_000_000  # no float drift when summed
 
 
 def _model(provider: str, name: str, *capabilities: str) -> ModelInfo:

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 from spoonfeeder.errors import ValidationFailed
-from spoonfeeder.models.usage import UsageGroupBy, UsageRow
+from spoonfeeder.models.usage import UsageRow
+from spoonfeeder.models.usage_report import UsageGroupBy
 from spoonfeeder.usage.counting import usage_of_transition
 from spoonfeeder.usage.report import day_range, summarize
 

@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from spoonfeeder import web
 from spoonfeeder.models.envelope import Envelope
-from spoonfeeder.models.usage import UsageGroupBy, UsageReport
+from spoonfeeder.models.usage_report import UsageGroupBy, UsageReport
 from spoonfeeder.usage.report import MAX_DAYS, usage_report
 
 from routers.deps import usage_store

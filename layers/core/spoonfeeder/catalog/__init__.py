@@ -1,7 +1,7 @@
 """The model catalog: one data file (`models.json`, shipped in the core layer) read on first use and cached.
 
-Nothing is read at import, so no function pays for the file at cold start; the first lookup of a process
-reads and validates it once.
+Nothing is read at import, not even the models that validate the file, so no function pays for the
+catalog at cold start; the first lookup of a process reads and validates it once.
 """
 
 from __future__ import annotations
@@ -9,14 +9,18 @@ from __future__ import annotations
 import json
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from spoonfeeder.models.catalog import CatalogFile, ModelInfo
+if TYPE_CHECKING:
+    from spoonfeeder.models.catalog import CatalogFile, ModelInfo
 
 CATALOG_FILE = Path(__file__).with_name("models.json")
 
 
 @cache
 def _catalog() -> CatalogFile:
+    from spoonfeeder.models.catalog import CatalogFile
+
     return CatalogFile.model_validate(json.loads(CATALOG_FILE.read_text(encoding="utf-8")))
 
 

@@ -7,16 +7,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal
+from typing import TYPE_CHECKING
 
 from spoonfeeder import catalog
-from spoonfeeder.models.catalog import Price
+from spoonfeeder.catalog.money import MICRO, usd
 
-MICRO = Decimal("0.000001")
+if TYPE_CHECKING:
+    from spoonfeeder.models.catalog import Price
+
 _MILLION = Decimal(1_000_000)
-
-
-def _dec(value: float) -> Decimal:
-    return Decimal(str(value))  # the price as written in the file, not its binary float
 
 
 def token_cost(price: Price, input_tokens: int, output_tokens: int) -> Decimal | None:
@@ -26,7 +25,7 @@ def token_cost(price: Price, input_tokens: int, output_tokens: int) -> Decimal |
         rate = price.long_context  # type: ignore[assignment]
     if rate.input_per_million is None or rate.output_per_million is None:
         return None
-    cost = (input_tokens * _dec(rate.input_per_million) + output_tokens * _dec(rate.output_per_million)) / _MILLION
+    cost = (input_tokens * usd(rate.input_per_million) + output_tokens * usd(rate.output_per_million)) / _MILLION
     return cost.quantize(MICRO, rounding=ROUND_HALF_UP)
 
 
@@ -44,9 +43,4 @@ def image_cost_usd(provider: str, model: str, *, quality: str, size: str, n: int
     info = catalog.lookup(provider, model)
     per_image = (info.price.per_image or {}) if info and info.price else {}
     price = per_image.get(quality, {}).get(size)
-    return None if price is None else float((_dec(price) * n).quantize(MICRO, rounding=ROUND_HALF_UP))
-
-
-def to_micros(cost_usd: float | Decimal) -> int:
-    """A cost as whole micro-dollars, for counters that must stay integers."""
-    return int((Decimal(str(cost_usd)) / MICRO).to_integral_value(rounding=ROUND_HALF_UP))
+    return None if price is None else float((usd(price) * n).quantize(MICRO, rounding=ROUND_HALF_UP))

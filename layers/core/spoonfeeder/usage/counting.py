@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from spoonfeeder.catalog.pricing import to_micros
+from spoonfeeder.catalog.money import to_micros
 from spoonfeeder.models.tasks import TERMINAL
 from spoonfeeder.models.usage import TaskUsage
 

@@ -6,10 +6,11 @@ from collections.abc import Callable, Iterable
 from datetime import date, timedelta
 
 from spoonfeeder import ids
-from spoonfeeder.catalog.pricing import MICRO
+from spoonfeeder.catalog.money import MICRO
 from spoonfeeder.data.usage import UsageStore
 from spoonfeeder.errors import ValidationFailed
-from spoonfeeder.models.usage import UsageGroup, UsageGroupBy, UsageReport, UsageRow, UsageTotals
+from spoonfeeder.models.usage import UsageRow
+from spoonfeeder.models.usage_report import UsageGroup, UsageGroupBy, UsageReport, UsageTotals
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
