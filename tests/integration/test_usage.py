@@ -13,6 +13,7 @@ import boto3
 import pytest
 from localcloud.filters import passes
 from localcloud.runners import StreamRunner
+from spoonfeeder.data.items import to_item
 
 from tests.conftest import REGION, LambdaContext
 from tests.integration.test_llm_worker import deliver
@@ -118,3 +119,40 @@ def test_usage_totals_equal_the_tasks_usage_and_replays_count_once(
 def test_bad_ranges_and_groupings_are_400(api: Any, query: dict[str, str]) -> None:
     status, body, _ = api("GET", "/api/usage", query=query)
     assert status == 400 and body["success"] is False and body["error"]["code"] == "VALIDATION_ERROR"
+
+
+def finishing_record(owner: str, task_id: str, sequence: str) -> dict[str, Any]:
+    """A task's MODIFY from running to succeeded with usage, as the stream delivers it."""
+    before = {"entity": "task", "id": task_id, "owner": owner, "provider": "openai", "model": "gpt-4o",
+              "status": "running", "attempt": 1, "updated_at": "2026-11-20T10:00:00.000Z"}
+    after = {**before, "status": "succeeded", "completed_at": "2026-11-20T10:00:05.000Z",
+             "result": {"text": "ok", "usage": {"input_tokens": 1000, "output_tokens": 100, "total_tokens": 1100},
+                        "cost_usd": 0.0035}}
+    return {"eventID": sequence, "eventName": "MODIFY", "eventSource": "aws:dynamodb", "awsRegion": REGION,
+            "dynamodb": {"Keys": {"pk": {"S": f"TASK#{task_id}"}, "sk": {"S": "TASK"}}, "SequenceNumber": sequence,
+                         "OldImage": to_item(before), "NewImage": to_item(after),
+                         "StreamViewType": "NEW_AND_OLD_IMAGES"}}
+
+
+def test_a_failed_count_fails_only_its_record_and_its_retry_counts_once(
+        api: Any, functions: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    user = f"usage-{uuid.uuid4().hex[:8]}"
+    records = [finishing_record(user, f"T{i}", f"{i:021d}") for i in range(1, 4)]
+    events = functions["EventsFunction"]
+    real_add = events.usage.add
+
+    def add_failing_once_for_t2(usage: Any) -> bool:
+        if usage.task_id == "T2":
+            monkeypatch.setattr(events.usage, "add", real_add)
+            raise RuntimeError("the table is throttling")
+        return bool(real_add(usage))
+
+    monkeypatch.setattr(events.usage, "add", add_failing_once_for_t2)
+    assert events.lambda_handler({"Records": records}, LambdaContext()) == {
+        "batchItemFailures": [{"itemIdentifier": records[1]["dynamodb"]["SequenceNumber"]}]}
+    # The mapping resumes from the failed record: T2 and T3 again; T3 was counted already.
+    assert events.lambda_handler({"Records": records[1:]}, LambdaContext()) == {"batchItemFailures": []}
+    query = {"from": "2026-11-20", "to": "2026-11-20"}
+    total = api("GET", "/api/usage", user=user, query=query)[1]["data"]["total"]
+    assert (total["tasks"], total["input_tokens"], total["output_tokens"]) == (3, 3000, 300)
+    assert total["cost_usd"] == pytest.approx(3 * 0.0035)

@@ -44,6 +44,12 @@ def test_other_changes_add_nothing(old: dict[str, Any] | None, new: dict[str, An
     assert usage_of_transition(old, new) is None
 
 
+def test_a_cost_without_tokens_counts_too() -> None:
+    counted = usage_of_transition(task_image("running"), task_image(
+        "succeeded", {"outputs": [{"index": 0}], "cost_usd": 0.08}, model="dall-e-3"))
+    assert counted is not None and (counted.input_tokens, counted.output_tokens, counted.cost_micros) == (0, 0, 80_000)
+
+
 def test_unknown_prices_and_fallback_pairs() -> None:
     counted = usage_of_transition(task_image("retrying"), task_image(
         "failed", {"usage": USAGE, "cost_usd": None, "provider": "gemini", "model": "gemini-9"}))

@@ -14,7 +14,7 @@ class UsageGroupBy(StrEnum):
 
 
 class UsageTotals(BaseModel):
-    tasks: int = Field(description="Finished tasks that reported usage")
+    tasks: int = Field(description="Finished tasks that reported usage or a cost")
     input_tokens: int
     output_tokens: int
     total_tokens: int

@@ -1,4 +1,5 @@
-"""Which table stream records add usage: a task's move into a finished state that recorded usage.
+"""Which table stream records add usage: a task's move into a finished state that recorded usage or a cost
+(an image billed per picture reports a cost and no tokens).
 
 Pure: the images in, the usage out. A task's other writes (deltas, lease renewals, a purge) add nothing, and
 a finished attempt is counted by the record of the write that finished it, which happens once per attempt
@@ -23,10 +24,9 @@ def usage_of_transition(old: dict[str, Any] | None, new: dict[str, Any] | None) 
     if new.get("status") not in _FINISHED or old.get("status") in _FINISHED:
         return None
     result = new.get("result") or {}
-    usage = result.get("usage")
-    if not usage or result == (old.get("result") or {}):  # no usage, or an earlier attempt's left in place
+    usage, cost = result.get("usage") or {}, result.get("cost_usd")
+    if (not usage and cost is None) or result == (old.get("result") or {}):  # nothing, or an earlier attempt's
         return None
-    cost = result.get("cost_usd")
     return TaskUsage(
         owner=str(new["owner"]), task_id=str(new["id"]), attempt=int(new.get("attempt") or 1),
         day=str(new.get("completed_at") or new["updated_at"])[:10],
