@@ -66,7 +66,14 @@ def test_a_text_task_streams_and_succeeds(api: Any, functions: Any, queues: dict
         openai_fake.chunk_delay = 0.0
     expected = "Echo: " + "tell me a long story " * 8
     assert task["status"] == "succeeded" and task["result"]["text"].strip() == expected.strip()
-    assert task["result"]["usage"]["output_tokens"] > 0 and task["metadata"] == {}
+    usage = task["result"]["usage"]
+    assert usage["output_tokens"] > 0 and usage["total_tokens"] == usage["input_tokens"] + usage["output_tokens"]
+    assert task["metadata"] == {}
+    # The default model is in the catalog: the task has its cost, at the catalog's list prices.
+    price = api("GET", f"/api/models/openai/{task['model']}")[1]["data"]["price"]
+    expected_cost = (usage["input_tokens"] * price["input_per_million"]
+                     + usage["output_tokens"] * price["output_per_million"]) / 1e6
+    assert task["result"]["cost_usd"] == pytest.approx(expected_cost, abs=1e-6) and expected_cost > 0
     events = events_of(api, task_id)
     types = [e["type"] for e in events]
     assert types[:3] == ["task:created", "task:queued", "task:started"] and types[-1] == "task:completed"

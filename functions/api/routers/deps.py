@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from functools import cache
 
-from spoonfeeder import settings
+from spoonfeeder import catalog, settings
+from spoonfeeder.catalog.directory import ModelDirectory
 from spoonfeeder.data.counters import Counters
 from spoonfeeder.data.kms import KeyCipher
 from spoonfeeder.data.task_store import TaskStore
+from spoonfeeder.data.usage import UsageStore
 from spoonfeeder.providers import credentials
 from spoonfeeder.providers.user_settings import ProviderSettingsService
 from spoonfeeder.ratelimit import LoginThrottle, Quota, RequestQuota
@@ -43,3 +45,13 @@ def request_quota() -> RequestQuota:
 @cache
 def login_throttle() -> LoginThrottle:
     return LoginThrottle(Counters(config.table_name), Quota(config.login_failures_per_15_minutes, 15 * 60))
+
+
+@cache
+def model_directory() -> ModelDirectory:
+    return ModelDirectory([catalog.cloud_models])  # the GPU agents' models join as a second source
+
+
+@cache
+def usage_store() -> UsageStore:
+    return UsageStore(config.table_name)

@@ -7,6 +7,7 @@ import base64
 import binascii
 import json
 import math
+import re
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
@@ -146,9 +147,24 @@ class StrictJsonBodies(OpenAPIRequestValidationMiddleware):
         return parse_json(raw)
 
 
+#: Path parameters under these names take the rest of the path, '/' included: a model name may hold '/'
+#: (Ollama's `library/llama3:8b`, DESIGN §6). Every other parameter is one path segment, as in Powertools.
+REST_OF_PATH_PARAMS = frozenset({"model_name"})
+
+
 class Resolver(APIGatewayHttpResolver):
-    """The API's resolver: strict JSON bodies, and an OpenAPI document without Powertools' 422
-    `HTTPValidationError` (our validation errors are 400 envelopes)."""
+    """The API's resolver: strict JSON bodies, rest-of-path parameters, and an OpenAPI document without
+    Powertools' 422 `HTTPValidationError` (our validation errors are 400 envelopes)."""
+
+    @staticmethod
+    def _compile_regex(rule: str, base_regex: str = "^{}$") -> re.Pattern[str]:
+        rest = [name for name in REST_OF_PATH_PARAMS if f"<{name}>" in rule]
+        for name in rest:  # hidden from Powertools' one-segment substitution, then given their own group
+            rule = rule.replace(f"<{name}>", f"\0{name}\0")
+        pattern = APIGatewayHttpResolver._compile_regex(rule, base_regex).pattern
+        for name in rest:
+            pattern = pattern.replace(f"\0{name}\0", f"(?P<{name}>.+)")
+        return re.compile(pattern)
 
     def __init__(self) -> None:
         super().__init__(enable_validation=True, response_validation_error_http_code=HTTPStatus.INTERNAL_SERVER_ERROR)
@@ -256,17 +272,18 @@ _ERRORS = {
 }
 
 
-def contract(model: type | None, description: str, *errors: int, status: int = 200, public: bool = False,
-             body: bool = False, headers: dict[str, str] | None = None) -> dict[str, Any]:
+def contract(model: type | None, description: str, *errors: int | tuple[int, str], status: int = 200,
+             public: bool = False, body: bool = False, headers: dict[str, str] | None = None) -> dict[str, Any]:
     """Route keywords (`responses`, `security`) that document what the route really answers: its success
     model (None: no body, as a redirect) and `headers` (name: description), the error envelope for each error
-    status it raises, 400/413/415 when it takes a JSON body, and, unless public, the bearer scheme and the
-    gateway authorizer's own 401 body."""
+    status it raises (a status alone, or `(status, what it means here)`), 400/413/415 when it takes a JSON body,
+    and, unless public, the bearer scheme and the gateway authorizer's own 401 body."""
 
     def response(text: str, schema: Any) -> dict[str, Any]:
         return {"description": text, "content": {"application/json": {"model": schema}}}
 
-    codes = set(errors) | {429} | ({400, 413, 415} if body else set())
+    described = dict(e if isinstance(e, tuple) else (e, _ERRORS[e]) for e in errors)
+    codes = set(described) | {429} | ({400, 413, 415} if body else set())
     # No body: an empty `content`, or Powertools would describe one from the route's return type.
     success = response(description, model) if model is not None else {"description": description, "content": {}}
     if headers:
@@ -275,7 +292,7 @@ def contract(model: type | None, description: str, *errors: int, status: int = 2
     responses: dict[int, dict[str, Any]] = {status: success}
     for code in sorted(codes):
         schema: Any = ErrorEnvelope | GatewayMessage if code == 429 else ErrorEnvelope
-        responses[code] = response(_ERRORS[code], schema)
+        responses[code] = response(described.get(code, _ERRORS[code]), schema)
     kwargs: dict[str, Any] = {"responses": responses}
     if not public:
         responses[401] = response("API Gateway's JWT authorizer refused the token: its own body "

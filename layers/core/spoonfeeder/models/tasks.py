@@ -211,7 +211,7 @@ class TaskError(BaseModel):
 
 
 class Usage(BaseModel):
-    """Tokens under the same names for every provider."""
+    """Tokens of one run, under the same names for every provider."""
 
     input_tokens: int | None = None
     output_tokens: int | None = None
@@ -224,6 +224,9 @@ class TaskResult(BaseModel):
     chars: int = 0
     bytes: int = Field(default=0, description="Size of the text in UTF-8 bytes.")
     usage: Usage | None = None
+    cost_usd: float | None = Field(
+        default=None, description="Estimated from the model catalog's list prices and the usage (USD, 6 decimals); "
+                                  "null when the model has no known price")
     finish_reason: str | None = None
     outputs: list[TaskOutput] | None = Field(
         default=None, description="Stored outputs (images), each downloaded at GET /api/tasks/{id}/outputs/{index}")

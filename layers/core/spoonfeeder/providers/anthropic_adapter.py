@@ -1,11 +1,12 @@
 """Anthropic's Messages API, on the official `anthropic` SDK (imported only when used).
 
 Mapping of the neutral request: `system` is the `system` parameter; `max_tokens`, which Anthropic requires, is the
-task's or `DEFAULT_MAX_TOKENS`; `stop` is `stop_sequences`. Structured output: a `json_schema` response format is
-Anthropic's own `output_config.format` (the answer is constrained to the schema). Anthropic has no plain "any JSON
-object" mode, so `json_object` adds an instruction to the system prompt: the model is asked, not constrained, and
-the docs say so. The current Messages API has no sampling parameters: `temperature`, `top_p` and `seed` are
-refused when the task is created (models/provider_options.UNSUPPORTED).
+task's, else the model catalog's default for the model (`DEFAULT_MAX_TOKENS` for a model it does not list); `stop`
+is `stop_sequences`. Structured output: a `json_schema` response format is Anthropic's own `output_config.format`
+(the answer is constrained to the schema). Anthropic has no plain "any JSON object" mode, so `json_object` adds an
+instruction to the system prompt: the model is asked, not constrained, and the docs say so. The current Messages API
+has no sampling parameters: `temperature`, `top_p` and `seed` are refused when the task is created
+(models/provider_options.UNSUPPORTED).
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ from spoonfeeder.providers.errors import Row, stainless_error
 if TYPE_CHECKING:
     import anthropic
 
-#: `max_tokens` when the task does not say: Anthropic requires one, and every current Claude model can give this
-#: many output tokens.
+#: `max_tokens` when neither the task nor the catalog says: Anthropic requires one, and every current Claude model
+#: can give this many output tokens.
 DEFAULT_MAX_TOKENS = 4096
 JSON_OBJECT_INSTRUCTION = "Answer with one JSON object only, no other text."
 
@@ -72,7 +73,7 @@ class AnthropicProvider(ListsModels):
         """The Messages API parameters of a neutral request."""
         options = dict(request.options)
         params: dict[str, Any] = {"model": request.model, "messages": request.messages,
-                                  "max_tokens": options.pop("max_tokens", None) or DEFAULT_MAX_TOKENS}
+                                  "max_tokens": options.pop("max_tokens", None) or _default_max_tokens(request.model)}
         system = [request.system] if request.system else []
         response_format = options.pop("response_format", None) or {}
         if response_format.get("type") == "json_schema":
@@ -116,3 +117,9 @@ class AnthropicProvider(ListsModels):
     def list_models(self) -> list[str]:
         with sdk_errors(map_error):
             return [m.id for m in self._client.models.list()]
+
+
+def _default_max_tokens(model: str) -> int:
+    from spoonfeeder import catalog  # the data file is read on first use
+
+    return catalog.default_max_tokens("anthropic", model) or DEFAULT_MAX_TOKENS

@@ -20,6 +20,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from spoonfeeder import ids
+from spoonfeeder.catalog import pricing
 from spoonfeeder.data import storage
 from spoonfeeder.data.task_store import TaskStore
 from spoonfeeder.models.events import EventType
@@ -207,6 +208,7 @@ class TextTaskRunner:
     def _stored_text(self, run: Run, result: TextResult) -> dict[str, Any]:
         size = len(result.text.encode("utf-8", "surrogatepass"))
         stored: dict[str, Any] = {"chars": len(result.text), "bytes": size, "usage": result.usage,
+                                  "cost_usd": pricing.cost_usd(run.task.provider, run.task.model, result.usage),
                                   "finish_reason": result.finish_reason}
         if size > self.settings.inline_result_max_bytes:
             key = storage.output_key(run.task.owner, run.task.id, f"attempt-{run.attempt}.txt")
