@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from routers import auth, system, tasks
+from routers import auth, profiles, system, tasks
 from routers.quota import enforce_quota
 from spoonfeeder import snapstart, web
 from spoonfeeder.errors import SpoonError
@@ -20,6 +20,7 @@ app = web.Resolver()
 app.use(middlewares=[enforce_quota])
 app.include_router(auth.router, prefix="/api/auth")
 app.include_router(tasks.router, prefix="/api/tasks")
+app.include_router(profiles.router, prefix="/api/profiles")
 app.include_router(system.router, prefix="/api")
 app.configure_openapi(
     title="Spoon Feeder API", version=spoonfeeder.__version__, security_schemes=web.SECURITY_SCHEMES,

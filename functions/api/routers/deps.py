@@ -6,7 +6,9 @@ from functools import cache
 
 from spoonfeeder import settings
 from spoonfeeder.data.counters import Counters
+from spoonfeeder.data.profiles import ProfileStore
 from spoonfeeder.data.task_store import TaskStore
+from spoonfeeder.presets.service import ProfileService
 from spoonfeeder.ratelimit import LoginThrottle, Quota, RequestQuota
 from spoonfeeder.settings import ApiSettings
 from spoonfeeder.tasks.routing import Lane
@@ -22,6 +24,11 @@ def task_service() -> TaskService:
         queue_urls={Lane.LLM: config.llm_tasks_queue_url, Lane.GPU: config.gpu_tasks_queue_url},
         max_prompt_bytes=config.max_prompt_bytes,
     )
+
+
+@cache
+def profile_service() -> ProfileService:
+    return ProfileService(ProfileStore(config.table_name))
 
 
 @cache

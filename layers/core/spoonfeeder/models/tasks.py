@@ -5,7 +5,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from spoonfeeder.ids import ULID_PATTERN
 
 
 class TaskType(StrEnum):
@@ -66,13 +68,28 @@ class TaskCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"type": "text", "provider": "openai", "prompt": "Say hello", "options": {"temperature": 0.2}}]})
 
-    type: TaskType
-    provider: Provider
+    # type, provider and prompt are required unless a preset (profile_id) gives them: see presets/apply.py.
+    type: TaskType | None = None
+    provider: Provider | None = None
     model: str | None = Field(default=None, min_length=1, max_length=200)
-    prompt: str = Field(min_length=1, description="The prompt; its size limit answers 413 when exceeded.")
+    prompt: str | None = Field(default=None, min_length=1,
+                               description="The prompt; its size limit answers 413 when exceeded.")
     system: str | None = Field(default=None, max_length=20_000)
     name: str | None = Field(default=None, max_length=200)
     options: TextOptions = Field(default_factory=TextOptions)
+    # A preset: its settings under the body's explicit fields, its template rendered with `variables`.
+    profile_id: str | None = Field(default=None, pattern=ULID_PATTERN)
+    variables: dict[Annotated[str, StringConstraints(min_length=1, max_length=64)],
+                    Annotated[str, StringConstraints(max_length=100_000)]] | None = Field(
+        default=None, max_length=50, description="Values of the preset's placeholders, by name.")
+
+    @model_validator(mode="after")
+    def _complete_without_preset(self) -> TaskCreate:
+        if self.profile_id is None:
+            missing = [name for name in ("type", "provider", "prompt") if getattr(self, name) is None]
+            if missing:
+                raise ValueError(f"{', '.join(missing)} required (or a profile_id whose preset gives them)")
+        return self
 
 
 class TaskError(BaseModel):

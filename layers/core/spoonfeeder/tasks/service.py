@@ -8,17 +8,19 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
 from spoonfeeder import ids
+from spoonfeeder.data.profiles import ProfileStore
 from spoonfeeder.data.task_store import CountRefused, IdempotencyClaim, IdempotencyKeyTaken, TaskStore
 from spoonfeeder.errors import Conflict, NotFound, PayloadTooLarge, ServiceUnavailable, Unprocessable
 from spoonfeeder.models.events import Event, EventType
 from spoonfeeder.models.tasks import Task, TaskCreate, TaskFilters, TaskStatus, TaskSummary, TaskView
+from spoonfeeder.presets.apply import apply_preset
 from spoonfeeder.ratelimit import Ticket
 from spoonfeeder.tasks import cursor, dispatch, routing
 from spoonfeeder.tasks.snapshot import text_snapshot
@@ -44,13 +46,20 @@ class TaskService:
     store: TaskStore
     queue_urls: dict[routing.Lane, str]
     max_prompt_bytes: int
+    profiles: ProfileStore = field(init=False)  # presets live in the tasks' table
+
+    def __post_init__(self) -> None:
+        self.profiles = ProfileStore(self.store.table)
 
     # ------------------------------------------------------------------ create
     def create(self, owner: str, body: TaskCreate, *, idempotency_key: str | None, trace_id: str | None,
                quota: Ticket | None = None) -> Created:
         """One transaction (the task already queued, its created and queued events, the key's claim, and the
         request's count against the `quota`), then one send. The answer is built from what was written; only
-        the quota's new count is read, while the message is sent."""
+        the quota's new count is read, while the message is sent (and the preset, when the body names one)."""
+        given = body
+        applied = apply_preset(self.profiles, owner, body)  # 400/422 before anything is written
+        body = applied.body
         size = len(body.prompt.encode("utf-8", "surrogatepass"))
         if size > self.max_prompt_bytes:
             raise PayloadTooLarge(f"prompt is larger than {self.max_prompt_bytes} bytes of UTF-8",
@@ -58,13 +67,14 @@ class TaskService:
         lane = routing.ensure_runnable(body.type, body.provider)
         claim = None
         if idempotency_key:  # not read first: a taken claim fails the transaction, and then we replay
-            request_hash = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
+            request_hash = hashlib.sha256(given.model_dump_json().encode()).hexdigest()
             claim = IdempotencyClaim(owner, idempotency_key, request_hash)
         model = body.model or routing.default_model(body.provider)
         at = ids.now_iso()
         task = Task(
             id=ids.new_id(), owner=owner, type=body.type, provider=body.provider, model=model, name=body.name,
-            status=TaskStatus.QUEUED, request_snapshot=text_snapshot(body, model), created_at=at, updated_at=at,
+            status=TaskStatus.QUEUED, request_snapshot={**text_snapshot(body, model), **applied.snapshot},
+            created_at=at, updated_at=at,
         )
         first = [(EventType.CREATED, self._summary(task)),
                  (EventType.QUEUED, {"attempt": task.attempt, "by": "api", "lane": str(lane)})]
