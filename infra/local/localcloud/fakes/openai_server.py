@@ -127,6 +127,7 @@ class FakeOpenAI:
         self._lock = threading.Lock()
         self._faults: deque[Fault] = deque()
         self._down = False
+        self._down_models: set[str] = set()
         self._requests: list[dict[str, Any]] = []
         self._chat_calls = 0
         self._aborted_streams = 0
@@ -140,15 +141,22 @@ class FakeOpenAI:
         with self._lock:
             self._faults.extend(Fault(status, retry_after, message) for _ in range(times))
 
-    def set_down(self, down: bool = True) -> None:
-        """While down, every chat request gets a 503 (faults queued meanwhile are kept)."""
+    def set_down(self, down: bool = True, *, model: str | None = None) -> None:
+        """While down, every chat request (or every one for `model`) gets a 503 (faults queued meanwhile
+        are kept)."""
         with self._lock:
-            self._down = down
+            if model is None:
+                self._down = down
+            elif down:
+                self._down_models.add(model)
+            else:
+                self._down_models.discard(model)
 
     def reset(self) -> None:
         with self._lock:
             self._faults.clear()
             self._down = False
+            self._down_models.clear()
             self._requests.clear()
             self._chat_calls = 0
             self._aborted_streams = 0
@@ -236,11 +244,11 @@ class FakeOpenAI:
             return fault_response(Fault(401), "", key)
         return None
 
-    def _admit(self) -> Fault | None:
+    def _admit(self, model: str) -> Fault | None:
         """Count the call and decide whether an outage or a scripted fault answers it."""
         with self._lock:
             self._chat_calls += 1
-            if self._down:
+            if self._down or model in self._down_models:
                 return Fault(503)
             return self._faults.popleft() if self._faults else None
 
@@ -255,8 +263,8 @@ class FakeOpenAI:
         with self._lock:
             self._requests.append({"method": request.method, "path": request.path,
                                    "json": body, "headers": headers})
-        fault = self._admit()
         model = body.get("model", "") if isinstance(body, dict) else ""
+        fault = self._admit(str(model))
         if fault is not None:
             return fault_response(fault, model or "gpt-4o-mini", request.headers.get("Authorization", "")[7:])
         if (auth := self._auth_error(request)) is not None:

@@ -111,6 +111,8 @@ class TaskResult(BaseModel):
     bytes: int = Field(default=0, description="Size of the text in UTF-8 bytes.")
     usage: Usage | None = None
     finish_reason: str | None = None
+    provider: Provider | None = Field(default=None, description="The provider that produced the result.")
+    model: str | None = Field(default=None, description="The model that produced it (a fallback's, maybe).")
 
 
 class Task(BaseModel):

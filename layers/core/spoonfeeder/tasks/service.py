@@ -23,6 +23,7 @@ from spoonfeeder.models.tasks import Task, TaskCreate, TaskFilters, TaskStatus, 
 from spoonfeeder.presets.apply import apply_preset
 from spoonfeeder.ratelimit import Ticket
 from spoonfeeder.tasks import cursor, dispatch, routing
+from spoonfeeder.tasks.fallback import chain_of
 from spoonfeeder.tasks.snapshot import text_snapshot
 from spoonfeeder.tasks.state import CANCELLABLE, EVENT_OF, RETRYABLE_BY_USER, transition
 
@@ -177,10 +178,12 @@ class TaskService:
                            code="NOT_RETRYABLE")
         lane = routing.ensure_runnable(task.type, task.provider)
         attempt = task.attempt + 1
+        first = chain_of(task)[0]  # a task that moved along its fallback chain starts over from its first pair
         moved = self._move(
             task_id, TaskStatus.QUEUED, {"attempt": attempt, "by": "user", "lane": str(lane)}, current=task,
             updates={"attempt": attempt, "error": None, "result": None, "started_at": None, "completed_at": None,
-                     "lease_until": None, "lease_owner": None, "lost_runs": 0, "due_at": None, "resends": 0},
+                     "lease_until": None, "lease_owner": None, "lost_runs": 0, "due_at": None, "resends": 0,
+                     "provider": first.provider, "model": first.model},
         )
         if moved is None:
             raise Conflict("the task changed while being retried; try again")
