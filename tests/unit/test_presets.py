@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from spoonfeeder.data.profiles import profile_item
+from spoonfeeder.data.sizes import item_bytes
 from spoonfeeder.errors import ValidationFailed
-from spoonfeeder.models.profiles import ProviderModel
+from spoonfeeder.models.profiles import MAX_FALLBACKS, MAX_TEMPLATE_BYTES, Profile, ProviderModel
 from spoonfeeder.models.tasks import Task, TaskStatus
 from spoonfeeder.presets.template import check_variables, placeholders, render
 from spoonfeeder.tasks.fallback import chain_of
@@ -51,3 +53,15 @@ def test_a_chain_is_the_requests_pair_then_its_fallbacks() -> None:
     assert chain_of(task) == [ProviderModel(provider="openai", model="a"), ProviderModel(provider="openai", model="b")]
     task.request_snapshot = {"provider": "openai", "model": "a"}
     assert chain_of(task) == [ProviderModel(provider="openai", model="a")]
+
+
+def test_the_largest_preset_item_stays_far_below_dynamodbs_limit() -> None:
+    widest = "\U0001f944"  # 4 bytes of UTF-8: the most bytes per character
+    template = widest * (MAX_TEMPLATE_BYTES // 4)
+    profile = Profile(
+        id="01J0000000000000000000000A", owner="o" * 100, name=widest * 200, description=widest * 2000,
+        type="text", provider="openai", model="m" * 200, prompt_template=template, system=template,
+        options={"stop": [widest * 256] * 4, "temperature": 1.5, "top_p": 0.5, "max_tokens": 100, "seed": -(2**63)},
+        fallbacks=[{"provider": "openai", "model": widest * 200} for _ in range(MAX_FALLBACKS)],
+        created_at="2026-11-23T00:00:00.000Z", updated_at="2026-11-23T00:00:00.000Z")
+    assert item_bytes(profile_item(profile)) < 100 * 1024

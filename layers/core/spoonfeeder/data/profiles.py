@@ -32,14 +32,15 @@ def _profile(item: dict[str, Any]) -> Profile:
     return Profile.model_validate(values)
 
 
+def profile_item(profile: Profile) -> dict[str, Any]:
+    item = to_item({**profile.model_dump(mode="json"), "entity": "profile"})
+    return {**item, **profile_key(profile.owner, profile.id)}
+
+
 class ProfileStore:
     def __init__(self, table_name: str) -> None:
         self.table = table_name
         self.ddb = client("dynamodb")
-
-    def _item(self, profile: Profile) -> dict[str, Any]:
-        item = to_item({**profile.model_dump(mode="json"), "entity": "profile"})
-        return {**item, **profile_key(profile.owner, profile.id)}
 
     def get(self, owner: str, profile_id: str) -> Profile | None:
         got = self.ddb.get_item(TableName=self.table, Key=profile_key(owner, profile_id), ConsistentRead=True)
@@ -49,7 +50,7 @@ class ProfileStore:
         """Write a new preset (`new`), or replace an existing one; False when it exists (new) or not (replace)."""
         condition = "attribute_not_exists(pk)" if new else "attribute_exists(pk)"
         try:
-            self.ddb.put_item(TableName=self.table, Item=self._item(profile), ConditionExpression=condition)
+            self.ddb.put_item(TableName=self.table, Item=profile_item(profile), ConditionExpression=condition)
         except self.ddb.exceptions.ConditionalCheckFailedException:
             return False
         return True
