@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from routers import auth, models, provider_settings, system, tasks, usage
+from routers import auth, models, profiles, provider_settings, system, tasks, usage
 from routers.quota import enforce_quota
 from spoonfeeder import snapstart, web
 from spoonfeeder.errors import SpoonError
@@ -23,6 +23,7 @@ app.include_router(tasks.router, prefix="/api/tasks")
 app.include_router(provider_settings.router, prefix="/api/settings")
 app.include_router(models.router, prefix="/api/models")
 app.include_router(usage.router, prefix="/api/usage")
+app.include_router(profiles.router, prefix="/api/profiles")
 app.include_router(system.router, prefix="/api")
 app.configure_openapi(
     title="Spoon Feeder API", version=spoonfeeder.__version__, security_schemes=web.SECURITY_SCHEMES,

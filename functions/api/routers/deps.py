@@ -8,8 +8,10 @@ from spoonfeeder import catalog, settings
 from spoonfeeder.catalog.directory import ModelDirectory
 from spoonfeeder.data.counters import Counters
 from spoonfeeder.data.kms import KeyCipher
+from spoonfeeder.data.profiles import ProfileStore
 from spoonfeeder.data.task_store import TaskStore
 from spoonfeeder.data.usage import UsageStore
+from spoonfeeder.presets.service import ProfileService
 from spoonfeeder.providers import credentials
 from spoonfeeder.providers.user_settings import ProviderSettingsService
 from spoonfeeder.ratelimit import LoginThrottle, Quota, RequestQuota
@@ -35,6 +37,11 @@ def provider_settings() -> ProviderSettingsService:
     resolver = credentials.resolver(config)
     return ProviderSettingsService(resolver.settings, KeyCipher(config.data_key_arn), resolver,
                                    test_timeout=config.provider_test_timeout_seconds)
+
+
+@cache
+def profile_service() -> ProfileService:
+    return ProfileService(ProfileStore(config.table_name))
 
 
 @cache

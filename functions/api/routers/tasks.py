@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
 from pydantic import BaseModel, ConfigDict
-from spoonfeeder import web
+from spoonfeeder import ids, web
 from spoonfeeder.models.envelope import Envelope, Page
 from spoonfeeder.models.events import Event
 from spoonfeeder.models.tasks import Provider, TaskCreate, TaskFilters, TaskStatus, TaskSummary, TaskType, TaskView
@@ -18,7 +18,7 @@ from routers.quota import ticket
 
 router = Router()
 
-TaskId = Annotated[str, Path(min_length=26, max_length=26, pattern="^[0-9A-HJKMNP-TV-Z]{26}$")]
+TaskId = Annotated[str, Path(min_length=26, max_length=26, pattern=ids.ULID_PATTERN)]
 Limit = Annotated[int, Query(ge=1, le=100)]
 #: Lifetime of an output's download URL: long enough to start a download, short enough not to be shared for long.
 OUTPUT_URL_SECONDS = 300

@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 
 from ulid import ULID
 
+ULID_PATTERN = "^[0-9A-HJKMNP-TV-Z]{26}$"  # Crockford base32, 26 characters
+
 
 def new_id() -> str:
     return str(ULID())

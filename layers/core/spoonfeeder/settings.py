@@ -72,6 +72,11 @@ class WorkerSettings(ProviderKeySettings):
     max_lost_runs: int = 3
     # A message is handed back (visible again at once) rather than started with less time than this left.
     min_seconds_to_start: int = 75
+    # A provider/model with cooldown_failures retryable failures (any tasks) within one window of
+    # cooldown_window_seconds is cooled down for cooldown_seconds: tasks with a fallback chain skip it.
+    cooldown_failures: int = 3
+    cooldown_window_seconds: int = 60
+    cooldown_seconds: int = 60
 
 
 class SweeperSettings(CoreSettings):

@@ -261,7 +261,8 @@ _ERRORS = {
     400: "The request is not valid (VALIDATION_ERROR)",
     401: "Not signed in",
     403: "The account cannot sign in yet (USER_NOT_CONFIRMED, CHALLENGE_REQUIRED)",
-    404: "Not found: no such task or setting for this user, or a path that names no route (NOT_FOUND)",
+    404: "Not found: no such item for this user (another user's is not found either), or a path that names no "
+         "route (NOT_FOUND)",
     409: "The task's state does not allow this",
     413: "The body or the prompt is too large (PAYLOAD_TOO_LARGE)",
     415: "The body is not application/json (UNSUPPORTED_MEDIA_TYPE)",

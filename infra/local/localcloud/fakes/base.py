@@ -62,6 +62,7 @@ class FakeServer:
         self._lock = threading.Lock()
         self._faults: deque[Fault] = deque()
         self._down = False
+        self._down_models: set[str] = set()
         self._requests: list[dict[str, Any]] = []
         self._calls: Counter[str] = Counter()  # generation requests by kind (chat, images)
         self._aborted_streams = 0
@@ -80,15 +81,22 @@ class FakeServer:
         with self._lock:
             self._faults.extend(Fault(status, retry_after, message, kind, delay) for _ in range(times))
 
-    def set_down(self, down: bool = True) -> None:
-        """While down, every generation request gets a 503 (faults queued meanwhile are kept)."""
+    def set_down(self, down: bool = True, *, model: str | None = None) -> None:
+        """While down, every generation request (or every one for `model`) gets a 503 (faults queued meanwhile
+        are kept)."""
         with self._lock:
-            self._down = down
+            if model is None:
+                self._down = down
+            elif down:
+                self._down_models.add(model)
+            else:
+                self._down_models.discard(model)
 
     def reset(self) -> None:
         with self._lock:
             self._faults.clear()
             self._down = False
+            self._down_models.clear()
             self._requests.clear()
             self._calls.clear()
             self._aborted_streams = 0
@@ -182,7 +190,11 @@ class FakeServer:
             self._requests.append({"method": request.method, "path": request.path, "json": body,
                                    "headers": headers})
             self._calls[kind] += 1
-            fault = Fault(503) if self._down else (self._faults.popleft() if self._faults else None)
+            model = body.get("model") if isinstance(body, dict) else None
+            if self._down or model in self._down_models:
+                fault: Fault | None = Fault(503)
+            else:
+                fault = self._faults.popleft() if self._faults else None
         if fault is not None and fault.delay:
             await asyncio.sleep(fault.delay)
         return body, fault

@@ -12,8 +12,13 @@ from spoonfeeder.models.messages import TaskMessage
 MAX_VISIBILITY_SECONDS = 43_200  # SQS's own ceiling
 
 
-def send_task(queue_url: str, message: TaskMessage) -> str:
-    sent = client("sqs").send_message(QueueUrl=queue_url, MessageBody=message.model_dump_json())
+MAX_DELAY_SECONDS = 900  # SQS's ceiling for DelaySeconds
+
+
+def send_task(queue_url: str, message: TaskMessage, *, delay_seconds: int = 0) -> str:
+    """Send a task message, delivered no sooner than `delay_seconds` from now (at most 15 minutes)."""
+    sent = client("sqs").send_message(QueueUrl=queue_url, MessageBody=message.model_dump_json(),
+                                      DelaySeconds=max(0, min(int(delay_seconds), MAX_DELAY_SECONDS)))
     return str(sent["MessageId"])
 
 

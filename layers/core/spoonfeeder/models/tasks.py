@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
 
+from spoonfeeder.ids import ULID_PATTERN
 from spoonfeeder.models.images import DEFAULT_IMAGE_MODEL, ImageOptions, TaskOutput, image_problems
 from spoonfeeder.models.provider_options import (
     OPTIONS_OF,
@@ -136,12 +137,14 @@ class TaskCreate(BaseModel):
         {"type": "image", "provider": "openai", "model": "gpt-image-1", "prompt": "A lighthouse at dusk",
          "image": {"size": "1024x1024", "quality": "low"}}]})
 
-    type: TaskType
-    provider: Provider
+    # type and provider are required unless a preset (profile_id) gives them (and the prompt): presets/apply.py.
+    type: TaskType | None = None
+    provider: Provider | None = None
     model: str | None = Field(default=None, min_length=1, max_length=200)
     prompt: str | None = Field(default=None, min_length=1,
-                               description="The prompt of every type but chat. The UTF-8 bytes of system, prompt "
-                                           "and messages together have a limit that answers 413 when exceeded.")
+                               description="The prompt of every type but chat (a preset's template gives it "
+                                           "instead). The UTF-8 bytes of system, prompt and messages together have "
+                                           "a limit that answers 413 when exceeded.")
     messages: list[ChatMessage] | None = Field(
         default=None, min_length=1, max_length=MAX_MESSAGES,
         description="Chat tasks only (and required there): the history, the last message the user's.")
@@ -151,9 +154,24 @@ class TaskCreate(BaseModel):
     provider_options: OpenAIOptions | AnthropicOptions | GeminiOptions | None = Field(
         default=None, union_mode="left_to_right",
         description="Options only the task's provider has; validated against that provider's fields.")
+    # A preset: its settings under the body's explicit fields, its template rendered with `variables`.
+    profile_id: str | None = Field(default=None, pattern=ULID_PATTERN)
+    variables: dict[Annotated[str, StringConstraints(min_length=1, max_length=64)],
+                    Annotated[str, StringConstraints(max_length=100_000)]] | None = Field(
+        default=None, max_length=50, description="Values of the preset's placeholders, by name.")
+
+    @model_validator(mode="after")
+    def _complete_without_preset(self) -> TaskCreate:
+        if self.profile_id is None:
+            missing = [name for name in ("type", "provider") if getattr(self, name) is None]
+            if missing:
+                raise ValueError(f"{', '.join(missing)} required (or a profile_id whose preset gives them)")
+        return self
 
     @model_validator(mode="after")
     def _fits_type_and_provider(self) -> TaskCreate:
+        if self.profile_id is not None:  # checked once the preset is applied (presets/apply.py)
+            return self
         if self.type is TaskType.CHAT:
             if self.messages is None or self.prompt is not None:
                 raise ValueError("a chat task takes `messages` (its history), not `prompt`")
@@ -173,6 +191,8 @@ class TaskCreate(BaseModel):
 
     @model_validator(mode="after")
     def _image_fits(self) -> TaskCreate:
+        if self.profile_id is not None:  # checked once the preset is applied (presets/apply.py)
+            return self
         if self.type is not TaskType.IMAGE:
             if self.image is not None:
                 raise ValueError("`image` applies to image tasks only")
@@ -231,6 +251,8 @@ class TaskResult(BaseModel):
     outputs: list[TaskOutput] | None = Field(
         default=None, description="Stored outputs (images), each downloaded at GET /api/tasks/{id}/outputs/{index}")
     revised_prompt: str | None = Field(default=None, description="The prompt as the provider rewrote it (dall-e-3)")
+    provider: Provider | None = Field(default=None, description="The provider that produced the result.")
+    model: str | None = Field(default=None, description="The model that produced it (a fallback's, maybe).")
 
 
 class Task(BaseModel):

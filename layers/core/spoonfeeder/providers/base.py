@@ -35,14 +35,25 @@ class TextRequest:
     provider_options: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def of_snapshot(cls, snapshot: dict[str, Any]) -> TextRequest:
+    def of_snapshot(cls, snapshot: dict[str, Any], *, provider: str | None = None,
+                    model: str | None = None) -> TextRequest:
+        """The request a snapshot asked for, sent to `provider`/`model` (the task's current pair, which a
+        fallback chain may have moved on from the snapshot's): on another provider, the first one's
+        `provider_options` and the options this one does not take are left out."""
         messages = list(snapshot["messages"])
         system = snapshot.get("system")
         # Snapshots written before `system` had its own field carry it as a first message with role system.
         if messages and messages[0].get("role") == "system":
             system = system or messages.pop(0).get("content")
-        return cls(model=snapshot["model"], messages=messages, system=system,
-                   options=snapshot.get("options") or {}, provider_options=snapshot.get("provider_options") or {})
+        options = dict(snapshot.get("options") or {})
+        provider_options = snapshot.get("provider_options") or {}
+        if provider is not None and provider != snapshot.get("provider", provider):
+            from spoonfeeder.models.provider_options import UNSUPPORTED
+
+            options = {k: v for k, v in options.items() if k not in UNSUPPORTED.get(provider, frozenset())}
+            provider_options = {}
+        return cls(model=model or snapshot["model"], messages=messages, system=system, options=options,
+                   provider_options=provider_options)
 
 
 def usage(input_tokens: int | None, output_tokens: int | None) -> dict[str, int]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +22,7 @@ from aws_lambda_powertools import Logger
 from spoonfeeder import ids
 from spoonfeeder.catalog import pricing
 from spoonfeeder.data import storage
+from spoonfeeder.data.cooldowns import CooldownPolicy, Cooldowns
 from spoonfeeder.data.task_store import TaskStore
 from spoonfeeder.models.events import EventType
 from spoonfeeder.models.messages import TaskMessage
@@ -30,6 +31,7 @@ from spoonfeeder.providers import credentials, registry
 from spoonfeeder.providers.base import Credentials, ProviderError, TextRequest, TextResult
 from spoonfeeder.settings import WorkerSettings
 from spoonfeeder.tasks.deltas import DeltaCoalescer, TaskNoLongerRunning
+from spoonfeeder.tasks.fallback import Fallbacks
 from spoonfeeder.tasks.images import ImageTaskRun
 from spoonfeeder.tasks.lease import fail_worker_lost, lease_end, out_of_lost_runs
 from spoonfeeder.tasks.retry import backoff_seconds
@@ -69,6 +71,13 @@ class Run:
 class TextTaskRunner:
     store: TaskStore
     settings: WorkerSettings
+    fallbacks: Fallbacks = field(init=False)
+
+    def __post_init__(self) -> None:
+        policy = CooldownPolicy(self.settings.cooldown_failures, self.settings.cooldown_window_seconds,
+                                self.settings.cooldown_seconds)
+        self.fallbacks = Fallbacks(self.store, Cooldowns(self.settings.table_name, policy),
+                                   self.settings.llm_tasks_queue_url)
 
     def run(self, delivery: Delivery) -> str:
         """Process one delivery; returns what happened. Raises RetryLater when the message must return."""
@@ -103,6 +112,8 @@ class TextTaskRunner:
             delivery.track(None)
 
     def _run(self, run: Run, creds: Credentials, delivery: Delivery) -> str:
+        if self.fallbacks.skip_cooled(run.task, guard=run.mine):
+            return "moved"
         try:
             stored = self._produce(run, creds)
         except TaskNoLongerRunning:
@@ -111,11 +122,13 @@ class TextTaskRunner:
         except ProviderError as err:
             if not err.retryable:
                 return self._fail(run, err)
-            self._retry(run, err, delivery)
+            if self._retry(run, err, delivery):
+                return "moved"
             raise RetryLater(err.code) from err
         except Exception as exc:  # a bug or an unexpected SDK failure: retried, then dead-lettered
             logger.exception("unexpected failure running task", extra={"task_id": run.task.id})
-            self._retry(run, ProviderError("INTERNAL_ERROR", type(exc).__name__, retryable=True), delivery)
+            if self._retry(run, ProviderError("INTERNAL_ERROR", type(exc).__name__, retryable=True), delivery):
+                return "moved"
             raise RetryLater("INTERNAL_ERROR") from exc
         return self._complete(run, stored)
 
@@ -163,7 +176,8 @@ class TextTaskRunner:
         return self._stored_text(run, self._generate(run, creds))
 
     def _generate(self, run: Run, creds: Credentials) -> TextResult:
-        request = TextRequest.of_snapshot(run.task.request_snapshot or {})
+        request = TextRequest.of_snapshot(run.task.request_snapshot or {}, provider=str(run.task.provider),
+                                          model=run.task.model)
         provider = registry.text_provider(run.task.provider, creds, timeout=self.settings.provider_timeout_seconds)
         coalescer = DeltaCoalescer(
             lambda text, index: self._write(run, EventType.DELTA, {"text": text, "index": index}),
@@ -172,20 +186,25 @@ class TextTaskRunner:
         coalescer.flush()
         return result
 
-    def _retry(self, run: Run, err: ProviderError, delivery: Delivery) -> None:
+    def _retry(self, run: Run, err: ProviderError, delivery: Delivery) -> bool:
+        """Back off and come back, or (the pair's last delivery) move along the task's fallback chain;
+        True when the task moved (its new attempt has its own message: this one is done)."""
         delay = backoff_seconds(delivery.receive_count, base=self.settings.retry_base_seconds,
                                 cap=self.settings.retry_max_seconds, retry_after=err.retry_after)
         last = delivery.receive_count >= self.settings.max_receive_count
         wait = 0 if last else delay
         error = _error(err, retryable=True)
+        if self.fallbacks.after_failure(run.task, err, error=error, exhausted=last, guard=run.mine):
+            return True
         data = {"attempt": run.attempt, "delivery": delivery.receive_count, "error": error,
                 "retry_in_seconds": wait, "final": last}
         updates = {"error": error, "lease_until": None, "lease_owner": None, "due_at": lease_end(wait)}
         if not self._write(run, EventType.RETRYING, data, updates, to=TaskStatus.RETRYING):
-            return
+            return False
         logger.info("retrying later", extra={"task_id": run.task.id, "code": err.code, "delay": delay})
         # The last delivery comes straight back so SQS dead-letters it and the task fails promptly.
         delivery.postpone(wait)
+        return False
 
     def _fail(self, run: Run, err: ProviderError) -> str:
         error = _error(err, retryable=False)
@@ -209,7 +228,9 @@ class TextTaskRunner:
         size = len(result.text.encode("utf-8", "surrogatepass"))
         stored: dict[str, Any] = {"chars": len(result.text), "bytes": size, "usage": result.usage,
                                   "cost_usd": pricing.cost_usd(run.task.provider, run.task.model, result.usage),
-                                  "finish_reason": result.finish_reason}
+                                  "finish_reason": result.finish_reason,
+                                  # the pair that produced it: a fallback's when the task moved along its chain
+                                  "provider": str(run.task.provider), "model": run.task.model}
         if size > self.settings.inline_result_max_bytes:
             key = storage.output_key(run.task.owner, run.task.id, f"attempt-{run.attempt}.txt")
             storage.put_text(self.settings.bucket_name, key, result.text)

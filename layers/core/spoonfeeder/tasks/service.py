@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
@@ -16,13 +16,16 @@ from aws_lambda_powertools import Logger
 
 from spoonfeeder import ids
 from spoonfeeder.data import storage
+from spoonfeeder.data.profiles import ProfileStore
 from spoonfeeder.data.task_store import CountRefused, IdempotencyClaim, IdempotencyKeyTaken, TaskStore
 from spoonfeeder.errors import Conflict, NotFound, PayloadTooLarge, ServiceUnavailable, Unprocessable
 from spoonfeeder.models.events import Event, EventType
 from spoonfeeder.models.images import TaskOutput
 from spoonfeeder.models.tasks import Task, TaskCreate, TaskFilters, TaskStatus, TaskSummary, TaskView
+from spoonfeeder.presets.apply import apply_preset
 from spoonfeeder.ratelimit import Ticket
 from spoonfeeder.tasks import cursor, dispatch, routing
+from spoonfeeder.tasks.fallback import chain_of
 from spoonfeeder.tasks.snapshot import text_snapshot
 from spoonfeeder.tasks.state import CANCELLABLE, EVENT_OF, RETRYABLE_BY_USER, transition
 
@@ -48,13 +51,20 @@ class TaskService:
     max_prompt_bytes: int
     #: (owner, provider) -> the model the user's provider setting names, if any
     user_default_model: Callable[[str, str], str | None] = lambda owner, provider: None
+    profiles: ProfileStore = field(init=False)  # presets live in the tasks' table
+
+    def __post_init__(self) -> None:
+        self.profiles = ProfileStore(self.store.table)
 
     # ------------------------------------------------------------------ create
     def create(self, owner: str, body: TaskCreate, *, idempotency_key: str | None, trace_id: str | None,
                quota: Ticket | None = None) -> Created:
         """One transaction (the task already queued, its created and queued events, the key's claim, and the
         request's count against the `quota`), then one send. The answer is built from what was written; only
-        the quota's new count is read, while the message is sent."""
+        the quota's new count is read, while the message is sent (and the preset, when the body names one)."""
+        given = body
+        applied = apply_preset(self.profiles, owner, body)  # 400/422 before anything is written
+        body = applied.body
         size = body.input_bytes()
         if size > self.max_prompt_bytes:
             raise PayloadTooLarge(f"system, prompt and messages are larger than {self.max_prompt_bytes} bytes of "
@@ -63,7 +73,7 @@ class TaskService:
         lane = routing.ensure_runnable(body.type, body.provider)
         claim = None
         if idempotency_key:  # not read first: a taken claim fails the transaction, and then we replay
-            request_hash = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
+            request_hash = hashlib.sha256(given.model_dump_json().encode()).hexdigest()
             claim = IdempotencyClaim(owner, idempotency_key, request_hash)
         # The user's default model is read only when the request names none.
         model = (body.model or self.user_default_model(owner, body.provider)
@@ -71,7 +81,8 @@ class TaskService:
         at = ids.now_iso()
         task = Task(
             id=ids.new_id(), owner=owner, type=body.type, provider=body.provider, model=model, name=body.name,
-            status=TaskStatus.QUEUED, request_snapshot=text_snapshot(body, model), created_at=at, updated_at=at,
+            status=TaskStatus.QUEUED, request_snapshot={**text_snapshot(body, model), **applied.snapshot},
+            created_at=at, updated_at=at,
         )
         first = [(EventType.CREATED, self._summary(task)),
                  (EventType.QUEUED, {"attempt": task.attempt, "by": "api", "lane": str(lane)})]
@@ -192,10 +203,12 @@ class TaskService:
                            code="NOT_RETRYABLE")
         lane = routing.ensure_runnable(task.type, task.provider)
         attempt = task.attempt + 1
+        first = chain_of(task)[0]  # a task that moved along its fallback chain starts over from its first pair
         moved = self._move(
             task_id, TaskStatus.QUEUED, {"attempt": attempt, "by": "user", "lane": str(lane)}, current=task,
             updates={"attempt": attempt, "error": None, "result": None, "started_at": None, "completed_at": None,
-                     "lease_until": None, "lease_owner": None, "lost_runs": 0, "due_at": None, "resends": 0},
+                     "lease_until": None, "lease_owner": None, "lost_runs": 0, "due_at": None, "resends": 0,
+                     "provider": first.provider, "model": first.model},
         )
         if moved is None:
             raise Conflict("the task changed while being retried; try again")
