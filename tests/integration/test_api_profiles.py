@@ -208,3 +208,27 @@ def test_variables_without_a_preset_and_a_body_without_a_prompt_are_refused(api:
     assert (status, answer["error"]["code"]) == (400, "VALIDATION_ERROR")
     status, answer, _ = api("POST", "/api/tasks", user=user, body={"type": "text", "provider": "openai"})
     assert (status, answer["error"]["code"]) == (400, "VALIDATION_ERROR")
+
+
+def test_a_chat_preset_opens_the_conversation_with_its_rendered_template(api: Any, user: str, llm_queue: str) -> None:
+    saved = save(api, user, type="chat", provider="anthropic", model="claude-haiku-4-5", options={}, fallbacks=[])
+    status, created, _ = api("POST", "/api/tasks", user=user, body={
+        "profile_id": saved["id"], "variables": {"text": "spoons", "words": "3", "audience": "cooks"}})
+    assert status == 201, created
+    snapshot = created["data"]["request_snapshot"]
+    assert (snapshot["type"], snapshot["provider"], snapshot["system"]) == ("chat", "anthropic", "You write for cooks.")
+    assert snapshot["messages"] == [
+        {"role": "user", "content": "Summarise spoons in 3 words. Literal {braces} stay."}]
+
+
+def test_a_rendered_task_is_held_to_the_rules_of_any_task(api: Any, stack: Any, user: str, llm_queue: str) -> None:
+    # The preset may be saved with options its provider takes; a body switching the provider to one that does not
+    # take them (Anthropic has no temperature) is refused once rendered, and nothing is written.
+    saved = save(api, user)
+    before = owned_items(stack, user)
+    status, answer, _ = api("POST", "/api/tasks", user=user, body={
+        "profile_id": saved["id"], "provider": "anthropic",
+        "variables": {"text": "x", "words": "5", "audience": "a"}})
+    assert (status, answer["error"]["code"]) == (400, "VALIDATION_ERROR")
+    assert "temperature" in json.dumps(answer["error"]["details"])
+    assert owned_items(stack, user) == before

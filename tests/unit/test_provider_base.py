@@ -68,3 +68,15 @@ def test_a_snapshot_from_before_the_system_field_still_runs() -> None:
     request = TextRequest.of_snapshot(old)
     assert (request.system, request.messages, request.options) == (
         "be brief", [{"role": "user", "content": "hi"}], {"temperature": 0.1})
+
+
+def test_a_fallback_to_another_provider_sends_only_what_that_provider_takes() -> None:
+    from spoonfeeder.providers.base import TextRequest
+
+    snapshot = {"provider": "openai", "model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}],
+                "options": {"temperature": 0.3, "max_tokens": 20}, "provider_options": {"presence_penalty": 1.0}}
+    same = TextRequest.of_snapshot(snapshot, provider="openai", model="gpt-4.1-mini")
+    assert (same.model, same.options, same.provider_options) == (
+        "gpt-4.1-mini", {"temperature": 0.3, "max_tokens": 20}, {"presence_penalty": 1.0})
+    other = TextRequest.of_snapshot(snapshot, provider="anthropic", model="claude-haiku-4-5")
+    assert (other.model, other.options, other.provider_options) == ("claude-haiku-4-5", {"max_tokens": 20}, {})
