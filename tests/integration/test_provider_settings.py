@@ -273,3 +273,21 @@ def test_only_a_create_without_a_model_reads_the_users_default(api: Any, owner_a
     assert [name for name, _ in without].index("dynamodb.GetItem") < \
         [name for name, _ in without].index("dynamodb.TransactWriteItems")
     assert not any(params.get("Key", {}).get("sk") == {"S": "SETTING#openai"} for _, params in calls)
+
+
+@pytest.mark.parametrize("provider", ["anthropic", "gemini"])
+def test_anthropic_and_gemini_keys_are_tested_with_a_real_call(api: Any, provider_fakes: dict[str, Any],
+                                                                provider: str) -> None:
+    fake = provider_fakes[provider]
+    owner = new_user()
+    status, body, _ = api("POST", f"/api/settings/{provider}/test", user=owner)  # the operator default
+    assert status == 200 and (body["data"]["status"], body["data"]["source"]) == ("connected", "operator")
+
+    wrong = f"wrong-{uuid.uuid4().hex}"
+    status, body, _ = api("PUT", f"/api/settings/{provider}", user=owner,
+                          body={"api_key": wrong, "endpoint_url": fake.base_url})
+    assert status == 200, body
+    status, body, _ = api("POST", f"/api/settings/{provider}/test", user=owner)
+    assert status == 200, body
+    assert (body["data"]["status"], body["data"]["error_code"]) == ("error", "INVALID_API_KEY")
+    assert wrong[-8:] not in json.dumps(body)
