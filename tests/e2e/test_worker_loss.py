@@ -1,7 +1,7 @@
-"""A worker process killed with SIGKILL in the middle of a burst of tasks loses nothing and runs nothing twice.
+"""Worker processes killed with SIGKILL in the middle of a burst of tasks loses nothing and runs nothing twice.
 
 "Nothing runs twice" means: every task finishes once (one `task:completed`), and the provider is asked again
-only for the run that was killed — that task's own prompt, at most once more, after its lease ended (its
+only for a run that was killed — that task's own prompt, at most once more, after its lease ended (its
 `lost_runs` says so; the killed run may have died before its request reached the provider). Every other
 prompt reaches the provider exactly once.
 """
@@ -35,6 +35,11 @@ def worker_pids(cloud: Cloud) -> list[int]:
     return alive
 
 
+def running(user: User, ids: list[str]) -> bool:
+    listed = user.call("GET", "/tasks", params={"status": "running", "limit": 100}).json()["data"]
+    return any(task["id"] in ids for task in listed)
+
+
 def test_a_killed_worker_strands_no_task_and_none_runs_twice(cloud: Cloud, alice: User, openai: Any) -> None:
     openai.chunk_delay = 0.15  # about 3 s per task, so the kill lands mid-run and mid-burst
     prompts = [f"task {i} of the burst: " + "word " * 15 for i in range(TASKS)]
@@ -45,12 +50,15 @@ def test_a_killed_worker_strands_no_task_and_none_runs_twice(cloud: Cloud, alice
         assert created.status_code == 201, created.text
         ids.append(created.json()["data"]["id"])
 
-    while len(openai.requests) < 6:  # several runs under way or done: the burst is in full swing
+    while len(openai.requests) < 6 or not running(alice, ids):  # the burst in full swing, a run under way
         assert time.monotonic() - started < 60, "the workers never started"
-        time.sleep(0.1)
+        time.sleep(0.25)
+    # Every worker at once: the one holding the run just seen is surely among them (which process runs which
+    # task is not known from outside), and a worker that was between two tasks loses nothing either.
     victims = worker_pids(cloud)
     assert victims, "no LLM worker process found"
-    os.kill(victims[0], signal.SIGKILL)
+    for pid in victims:
+        os.kill(pid, signal.SIGKILL)
 
     tasks: dict[str, dict[str, Any]] = {}
     while len(tasks) < TASKS:
@@ -67,7 +75,8 @@ def test_a_killed_worker_strands_no_task_and_none_runs_twice(cloud: Cloud, alice
         assert [e["type"] for e in events].count("task:completed") == 1, task_id
     asked = Counter(r["json"]["messages"][-1]["content"] for r in openai.requests)
     taken_over = [prompt for prompt, task_id in zip(prompts, ids, strict=True) if tasks[task_id]["lost_runs"]]
-    assert len(taken_over) == 1  # the killed worker was running exactly one task (one message per invocation)
+    # Each killed worker was running at most one task (one message per invocation), and one of them a run.
+    assert 1 <= len(taken_over) <= len(victims)
     assert {p: asked[p] for p in prompts if p not in taken_over} == {p: 1 for p in prompts if p not in taken_over}
-    # The killed run may have died before or after its request reached the provider.
-    assert asked[taken_over[0]] in (1, 2)
+    # A killed run may have died before or after its request reached the provider.
+    assert all(asked[p] in (1, 2) for p in taken_over)
