@@ -36,7 +36,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, NamedTuple
 
 import boto3
 import moto
@@ -52,6 +52,19 @@ OTHER = "9b2e4d7a-1c6f-4e83-b5a0-7d3c2f1e8a64"  # side B's user: its quota count
 QUOTA = "1000000"  # requests a minute: the bench measures the path, no run is refused
 BODY = {"type": "text", "provider": "openai", "prompt": "hello"}
 CALLS: list[str] = []  # every call made by clients of boto3's default session (the handler's and side B's)
+
+
+class Sample(NamedTuple):
+    wall: float  # ms
+    here: float  # CPU ms of this process
+    server: float  # CPU ms of the moto server process
+
+
+def server_cpu_ms(server: MotoServer) -> float:
+    """CPU time the moto server process has used so far (Linux /proc; user + system, in clock ticks)."""
+    assert server.process is not None
+    fields = Path(f"/proc/{server.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
 
 
 def request_id() -> str:
@@ -190,28 +203,31 @@ def main() -> None:
         ddb, sqs = boto3.client("dynamodb"), boto3.client("sqs")  # same defaults as the handler's clients
         api_id = stack.http_api_id or "localapi01"
 
-        def side_a(*, after_another_count: bool = False) -> tuple[float, str]:
+        def timed(run: Callable[[], Any]) -> tuple[Sample, Any]:
+            """`run()`'s result and its wall time, this process's CPU time and the moto server's, in ms."""
+            wall, here, there = time.perf_counter(), time.process_time(), server_cpu_ms(server)
+            result = run()
+            return Sample((time.perf_counter() - wall) * 1000, (time.process_time() - here) * 1000,
+                          server_cpu_ms(server) - there), result
+
+        def side_a(*, after_another_count: bool = False) -> tuple[Sample, str]:
             if after_another_count:  # another container counted a request of this user: this one's count is stale
                 admin_ddb.update_item(**count_update(table, OWNER))
             event, context.aws_request_id = api_event(api_id), str(uuid.uuid4())
-            start = time.perf_counter()
-            response = handler(event, context)
-            elapsed = (time.perf_counter() - start) * 1000
+            sample, response = timed(lambda: handler(event, context))
             if response["statusCode"] != 201:
                 raise SystemExit(f"POST /api/tasks answered {response['statusCode']}: {response.get('body')}")
-            return elapsed, json.loads(response["body"])["data"]["id"]
+            return sample, json.loads(response["body"])["data"]["id"]
 
-        def side_raw(quota: bool) -> tuple[float, str]:
+        def side_raw(quota: bool) -> tuple[Sample, str]:
             run, task_id = raw_run(ddb, sqs, table, queue_url, quota=quota)
-            start = time.perf_counter()
-            run()
-            return (time.perf_counter() - start) * 1000, task_id
+            return timed(run)[0], task_id
 
-        def once(name: str, keep: dict[str, Any] | None = None) -> float:
+        def once(name: str, keep: dict[str, Any] | None = None) -> Sample:
             if name.startswith("A"):
-                elapsed, task_id = side_a(after_another_count=name == "A2")
+                sample, task_id = side_a(after_another_count=name == "A2")
             else:
-                elapsed, task_id = side_raw(quota=name == "B")
+                sample, task_id = side_raw(quota=name == "B")
             pk = {":p": s(f"TASK#{task_id}")}
             items = admin_ddb.query(TableName=table, KeyConditionExpression="pk = :p", ExpressionAttributeValues=pk,
                                     ConsistentRead=True)["Items"]
@@ -221,7 +237,7 @@ def main() -> None:
                 {"DeleteRequest": {"Key": {"pk": i["pk"], "sk": i["sk"]}}} for i in items]})
             for message in admin_sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
                 admin_sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-            return elapsed
+            return sample
 
         calls: dict[str, list[str]] = {}
         stored: dict[str, Any] = {}
@@ -233,12 +249,12 @@ def main() -> None:
         for _ in range(args.warmup):
             for name in sides:
                 once(name)
-        times: dict[str, list[float]] = {name: [] for name in sides}
+        samples: dict[str, list[Sample]] = {name: [] for name in sides}
         for i in range(args.iterations):
             if i % 10 == 0:
                 fresh_table()
             for name in sides[i % 4:] + sides[:i % 4]:  # each side first, second, third and last in turn
-                times[name].append(once(name))
+                samples[name].append(once(name))
     finally:
         server.stop()
 
@@ -249,6 +265,7 @@ def main() -> None:
     print(f"items A, A2, B and C stored (the task + 2 events): same attributes and sizes: {same}")
     for name, label in (("A", "handler"), ("A2", "handler, count missed"), ("B", "raw boto3"), ("C", "floor")):
         print(f"  {name} {label}: {len(calls[name])} AWS calls per request: {', '.join(calls[name])}")
+    times = {name: [sample.wall for sample in runs] for name, runs in samples.items()}
     quarter = max(1, args.iterations // 4)
     print(f"  C median, first vs last quarter of the runs: {statistics.median(times['C'][:quarter]):.2f} vs "
           f"{statistics.median(times['C'][-quarter:]):.2f} ms")
@@ -266,6 +283,16 @@ def main() -> None:
         print(f"{label:<{width}}{ratio_median:>11.2f}{ratio_p95:>10.2f}")
     (med_a, p95_a), (med_c, p95_c) = figures["A"], figures["C"]
     print(f"{'difference A-C, ms':<{width}}{med_a - med_c:>11.2f}{p95_a - p95_c:>10.2f}")
+    print("CPU per request, mean ms (wall time on a busy machine mostly measures the others' load; CPU time does "
+          "not): this process (handler or boto3 client) + the moto server")
+    cpu = {name: (statistics.fmean(x.here for x in runs), statistics.fmean(x.server for x in runs))
+           for name, runs in samples.items()}
+    print(f"{'side':<{width}}{'here':>11}{'server':>10}{'total':>10}")
+    for name, label in labels.items():
+        here, there = cpu[name]
+        print(f"{label:<{width}}{here:>11.2f}{there:>10.2f}{here + there:>10.2f}")
+    for label, (top, bottom) in (("CPU ratio A/C", ("A", "C")), ("CPU ratio A2/C", ("A2", "C"))):
+        print(f"{label:<{width}}{sum(cpu[top]) / sum(cpu[bottom]):>31.2f}")
 
 if __name__ == "__main__":
     main()
