@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from typing import Any
@@ -177,7 +178,7 @@ def test_failures_spread_over_many_addresses_meet_a_looser_per_username_cap(
     api: Any, stack: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tight = LoginThrottle(Counters(stack.resources["Table"]), Quota(limit=2, window_seconds=900))
-    monkeypatch.setattr(sys.modules["routers.auth"], "login_throttle", lambda: tight)
+    monkeypatch.setattr(importlib.import_module("routers.auth"), "login_throttle", lambda: tight)
     cap = 2 * LoginThrottle.PER_USERNAME_FACTOR
     username = "spread@spoonfeeder.local"  # no such user: failures count all the same
     codes = [_login(api, username, "guess", f"192.0.2.{i}")[1]["error"]["code"] for i in range(cap + 1)]
