@@ -5,10 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from spoonfeeder import settings, snapstart
+from spoonfeeder import batch, settings, snapstart
 from spoonfeeder.realtime.connections import ConnectionStore
 from spoonfeeder.realtime.fanout import FanOut, event_from_image
 from spoonfeeder.realtime.pusher import Pusher
@@ -18,7 +16,6 @@ logger = Logger()
 config = settings.load(EventsSettings)
 connections = ConnectionStore(config.table_name)
 pusher = Pusher(config.ws_management_url)
-processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 snapstart.prepare()  # SnapStart: the table and @connections clients are ready in the snapshot
 
 
@@ -26,9 +23,10 @@ snapstart.prepare()  # SnapStart: the table and @connections clients are ready i
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     fanout = FanOut(connections, pusher)  # per batch: caches subscriber look-ups for this batch only
 
-    def push(record: DynamoDBRecord) -> None:
-        image = record.raw_event["dynamodb"].get("NewImage")
+    def push(record: batch.Record) -> None:
+        image = record["dynamodb"].get("NewImage")
         if image and image.get("entity", {}).get("S") == "event":
             fanout.push(*event_from_image(image))
 
-    return process_partial_response(event=event, record_handler=push, processor=processor, context=context)
+    # Every record failing is most likely an outage (of the table or the sockets' API): the whole batch retries.
+    return batch.process(event.get("Records", []), push, item_id=batch.stream_sequence_number, raise_if_all_fail=True)
