@@ -8,11 +8,11 @@ import json
 import os
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 
 import boto3
 import pytest
@@ -168,6 +168,27 @@ class Api:
 @pytest.fixture(scope="session")
 def api(functions: dict[str, ModuleType]) -> Api:
     return Api(functions["ApiFunction"])
+
+
+T = TypeVar("T")
+
+
+def calls_during(make: Callable[[], T]) -> tuple[T, list[str]]:
+    """What `make()` returns, and the AWS calls the functions' clients (spoonfeeder.data.aws) made meanwhile."""
+    from spoonfeeder.data.aws import client
+
+    calls: list[str] = []
+
+    def count(event_name: str, **_: Any) -> None:
+        calls.append(event_name.removeprefix("before-call."))
+
+    for service in ("dynamodb", "sqs", "s3"):
+        client(service).meta.events.register("before-call", count)
+    try:
+        return make(), calls
+    finally:
+        for service in ("dynamodb", "sqs", "s3"):
+            client(service).meta.events.unregister("before-call", count)
 
 
 def drain(url: str) -> None:

@@ -10,7 +10,6 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from routers import auth, models, profiles, provider_settings, system, tasks, usage
 from routers.quota import enforce_quota
 from spoonfeeder import snapstart, web
 from spoonfeeder.errors import SpoonError
@@ -18,20 +17,22 @@ from spoonfeeder.errors import SpoonError
 logger = Logger()
 app = web.Resolver()
 app.use(middlewares=[enforce_quota])
-app.include_router(auth.router, prefix="/api/auth")
-app.include_router(tasks.router, prefix="/api/tasks")
-app.include_router(provider_settings.router, prefix="/api/settings")
-app.include_router(models.router, prefix="/api/models")
-app.include_router(usage.router, prefix="/api/usage")
-app.include_router(profiles.router, prefix="/api/profiles")
-app.include_router(system.router, prefix="/api")
+# Each router is imported and registered when a request under its prefix first arrives (web.Resolver): a cold
+# start pays only for the routes it serves. The OpenAPI document and SnapStart's warm-up include every one.
+app.include_lazy_router("routers.auth", prefix="/api/auth")
+app.include_lazy_router("routers.tasks", prefix="/api/tasks")
+app.include_lazy_router("routers.provider_settings", prefix="/api/settings")
+app.include_lazy_router("routers.models", prefix="/api/models")
+app.include_lazy_router("routers.usage", prefix="/api/usage")
+app.include_lazy_router("routers.profiles", prefix="/api/profiles")
+app.include_lazy_router("routers.system", prefix="/api")
 app.configure_openapi(
     title="Spoon Feeder API", version=spoonfeeder.__version__, security_schemes=web.SECURITY_SCHEMES,
     description="One API over cloud LLMs and local GPUs. Every answer of the function uses the envelope "
                 "{success, data | error, requestId, timestamp}; API Gateway's own refusals (its JWT authorizer's "
                 "401, its throttling's 429) are {\"message\": ...}.")
 app.enable_swagger(path="/api/docs")
-system.serve_openapi(app)
+app.serve_openapi("/api/openapi.json")
 # SnapStart: the clients, the Swagger UI and the OpenAPI document are ready in the snapshot.
 snapstart.prepare("dynamodb", "sqs", "s3", "cognito-idp", "kms", then=app.prepare_docs)
 

@@ -13,10 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from spoonfeeder import settings, snapstart
+from spoonfeeder import batch, settings, snapstart
 from spoonfeeder.data.items import from_item
 from spoonfeeder.data.usage import UsageStore
 from spoonfeeder.realtime.connections import ConnectionStore
@@ -30,12 +28,11 @@ config = settings.load(EventsSettings)
 connections = ConnectionStore(config.table_name)
 usage = UsageStore(config.table_name)
 pusher = Pusher(config.ws_management_url)
-processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 snapstart.prepare()  # SnapStart: the table and @connections clients are ready in the snapshot
 
 
-def _count(record: DynamoDBRecord) -> None:
-    images = record.raw_event["dynamodb"]
+def _count(record: batch.Record) -> None:
+    images = record["dynamodb"]
     counted = usage_of_transition(from_item(images.get("OldImage") or {}), from_item(images.get("NewImage") or {}))
     if counted is not None and not usage.add(counted):
         logger.info("usage already counted; replay ignored", extra={"task_id": counted.task_id})
@@ -45,11 +42,14 @@ def _count(record: DynamoDBRecord) -> None:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     fanout = FanOut(connections, pusher)  # per batch: caches subscriber look-ups for this batch only
 
-    def handle(record: DynamoDBRecord) -> None:
-        entity = (record.raw_event["dynamodb"].get("NewImage") or {}).get("entity", {}).get("S")
+    def handle(record: batch.Record) -> None:
+        image = record["dynamodb"].get("NewImage") or {}
+        entity = image.get("entity", {}).get("S")
         if entity == "event":
-            fanout.push(*event_from_image(record.raw_event["dynamodb"]["NewImage"]))
+            fanout.push(*event_from_image(image))
         elif entity == "task":
             _count(record)
 
-    return process_partial_response(event=event, record_handler=handle, processor=processor, context=context)
+    # Every record failing is most likely an outage (of the table or the sockets' API): the whole batch retries.
+    return batch.process(event.get("Records", []), handle, item_id=batch.stream_sequence_number,
+                         raise_if_all_fail=True)

@@ -10,11 +10,9 @@ from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
-from spoonfeeder import settings, snapstart
+from spoonfeeder import batch, settings, snapstart
 from spoonfeeder.data import queues
 from spoonfeeder.data.task_store import TaskStore
 from spoonfeeder.models.messages import TaskMessage
@@ -27,35 +25,33 @@ logger = Logger()
 config = settings.load(WorkerSettings)
 store = TaskStore(config.table_name, config.bucket_name)
 runner = TextTaskRunner(store, config)
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 # SnapStart: the clients, the secret reader and the provider SDKs (each otherwise imported on first use) are in
 # the snapshot.
 snapstart.prepare("sqs", "s3", "kms", modules=(credentials.PARAMETERS_MODULE, *registry.PRELOAD_MODULES))
 
 
-def handle(record: SQSRecord, heartbeat: Heartbeat, remaining_seconds: Callable[[], float]) -> str:
-    queue_url = config.llm_tasks_queue_url
+def handle(record: batch.Record, heartbeat: Heartbeat, remaining_seconds: Callable[[], float]) -> str:
+    queue_url, message_id = config.llm_tasks_queue_url, record["messageId"]
 
     def postpone(seconds: int) -> None:
-        heartbeat.release(record.message_id, lambda: queues.delay_redelivery(queue_url, record.receipt_handle,
-                                                                             seconds))
+        heartbeat.release(message_id, lambda: queues.delay_redelivery(queue_url, record["receiptHandle"], seconds))
 
     try:
-        message = TaskMessage.model_validate_json(record.body)
+        message = TaskMessage.model_validate_json(record["body"])
     except ValidationError:
         # No attempt can ever read it: let it come straight back until SQS moves it to the dead-letter queue.
-        logger.error("unreadable task message", extra={"message_id": record.message_id})
+        logger.error("unreadable task message", extra={"message_id": message_id})
         postpone(0)
         raise
     if remaining_seconds() < config.min_seconds_to_start:
         postpone(0)  # not enough time left to run it here: visible again at once for another invocation
         raise RetryLater("NO_TIME_LEFT")
-    delivery = Delivery(message=message, receive_count=int(record.attributes.approximate_receive_count),
+    delivery = Delivery(message=message, receive_count=int(record["attributes"]["ApproximateReceiveCount"]),
                         postpone=postpone, track=heartbeat.running)
     try:
         return runner.run(delivery)
     finally:
-        heartbeat.release(record.message_id)
+        heartbeat.release(message_id)
 
 
 @logger.inject_lambda_context
@@ -66,7 +62,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     for record in event.get("Records", []):
         heartbeat.hold(record["messageId"], record["receiptHandle"])
     with heartbeat:
-        return process_partial_response(
-            event=event, processor=processor, context=context,
-            record_handler=lambda record: handle(record, heartbeat,
-                                                 lambda: context.get_remaining_time_in_millis() / 1000))
+        return batch.process(
+            event.get("Records", []), item_id=batch.sqs_message_id,
+            handle=lambda record: handle(record, heartbeat, lambda: context.get_remaining_time_in_millis() / 1000))

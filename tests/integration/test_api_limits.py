@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from typing import Any
@@ -9,9 +10,9 @@ from typing import Any
 import boto3
 import pytest
 from spoonfeeder.data.counters import Counters
-from spoonfeeder.ratelimit import LoginThrottle, Quota, RequestQuota
+from spoonfeeder.ratelimit import LoginThrottle, Quota, RequestQuota, Ticket
 
-from tests.conftest import LambdaContext, drain, http_event
+from tests.conftest import LambdaContext, calls_during, drain, http_event
 
 
 def test_answers_carry_rate_limit_headers_and_429_beyond_the_quota(
@@ -70,6 +71,73 @@ def test_a_replayed_create_is_counted_too(api: Any, stack: Any, monkeypatch: pyt
     assert [a[2]["X-RateLimit-Remaining"] for a in answers] == ["2", "1", "0", "0"]
 
 
+def _owned(stack: Any, user: str) -> int:
+    return len(boto3.client("dynamodb").query(
+        TableName=stack.resources["Table"], IndexName="gsi1", KeyConditionExpression="gsi1pk = :o",
+        ExpressionAttributeValues={":o": {"S": f"OWNER#{user}"}})["Items"])
+
+
+def test_a_create_stays_exact_when_another_container_counted_meanwhile(
+    api: Any, stack: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """This container's last known count is stale: the transaction misses once, learns the real count from the
+    cancellation and counts again; the headers stay exact and nothing is written twice."""
+    quota, table = Quota(limit=5, window_seconds=60), stack.resources["Table"]
+    ours, other = RequestQuota(Counters(table), quota), RequestQuota(Counters(table), quota)
+    monkeypatch.setattr(sys.modules["routers.quota"], "request_quota", lambda: ours)
+    # The model named: a request without one reads the user's default model first (not the quota's business).
+    task = {"type": "text", "provider": "openai", "model": "gpt-4o-mini", "prompt": "count me exactly"}
+    user = "two-containers-user"
+    first, calls = calls_during(lambda: api("POST", "/api/tasks", user=user, body=task))
+    assert (first[0], first[2]["X-RateLimit-Remaining"]) == (201, "4")
+    assert calls == ["dynamodb.TransactWriteItems", "sqs.SendMessage"]  # the count known, not read
+    other.take(user)
+    other.take(user)  # another container answered two requests of the user: 3 of 5 used
+    second, calls = calls_during(lambda: api("POST", "/api/tasks", user=user, body=task))
+    assert (second[0], second[2]["X-RateLimit-Remaining"]) == (201, "1")
+    assert calls == ["dynamodb.TransactWriteItems", "dynamodb.TransactWriteItems", "sqs.SendMessage"]
+    assert _owned(stack, user) == 2
+    other.take(user)  # 5 of 5: the next create misses, and the real count is past the quota
+    refused, calls = calls_during(lambda: api("POST", "/api/tasks", user=user, body=task))
+    assert (refused[0], refused[1]["error"]["code"], refused[2]["X-RateLimit-Remaining"]) == (429, "RATE_LIMITED", "0")
+    assert int(refused[2]["Retry-After"]) >= 1
+    assert calls == ["dynamodb.TransactWriteItems"]  # the miss wrote nothing
+    again, calls = calls_during(lambda: api("POST", "/api/tasks", user=user, body=task))
+    assert again[0] == 429 and calls == []  # known past the quota: refused before any call
+    assert _owned(stack, user) == 2
+
+
+def test_a_create_racing_many_containers_falls_back_to_reading_its_count(
+    api: Any, stack: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each exact try loses to another container's count; then the count is only held below the quota, and
+    the new count is read after the write: still exact, still one task."""
+    from spoonfeeder.data.aws import client
+
+    quota, table = Quota(limit=10, window_seconds=60), stack.resources["Table"]
+    ours, other = RequestQuota(Counters(table), quota), RequestQuota(Counters(table), quota)
+    other.counters.ddb = boto3.client("dynamodb")  # its own client: its calls are not the API function's
+    monkeypatch.setattr(sys.modules["routers.quota"], "request_quota", lambda: ours)
+    user, tries = "racing-containers-user", []
+
+    def another_request_first(**_: Any) -> None:
+        tries.append(1)
+        if len(tries) <= Ticket.EXACT_TRIES:
+            other.take(user)
+
+    client("dynamodb").meta.events.register("before-call.dynamodb.TransactWriteItems", another_request_first)
+    try:
+        (status, _, headers), calls = calls_during(lambda: api(
+            "POST", "/api/tasks", user=user,
+            body={"type": "text", "provider": "openai", "model": "gpt-4o-mini", "prompt": "race"}))
+    finally:
+        client("dynamodb").meta.events.unregister("before-call.dynamodb.TransactWriteItems", another_request_first)
+    assert status == 201 and headers["X-RateLimit-Remaining"] == str(10 - Ticket.EXACT_TRIES - 1)
+    assert calls == ["dynamodb.TransactWriteItems"] * (Ticket.EXACT_TRIES + 1) + ["dynamodb.GetItem",
+                                                                                  "sqs.SendMessage"]
+    assert _owned(stack, user) == 1
+
+
 def _make_user(stack: Any, username: str, password: str) -> None:
     idp = boto3.client("cognito-idp")
     idp.admin_create_user(UserPoolId=stack.user_pool_id, Username=username, MessageAction="SUPPRESS",
@@ -113,7 +181,7 @@ def test_failures_spread_over_many_addresses_meet_a_looser_per_username_cap(
     api: Any, stack: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tight = LoginThrottle(Counters(stack.resources["Table"]), Quota(limit=2, window_seconds=900))
-    monkeypatch.setattr(sys.modules["routers.auth"], "login_throttle", lambda: tight)
+    monkeypatch.setattr(importlib.import_module("routers.auth"), "login_throttle", lambda: tight)
     cap = 2 * LoginThrottle.PER_USERNAME_FACTOR
     username = "spread@spoonfeeder.local"  # no such user: failures count all the same
     codes = [_login(api, username, "guess", f"192.0.2.{i}")[1]["error"]["code"] for i in range(cap + 1)]

@@ -13,7 +13,7 @@ from spoonfeeder.models.tasks import TaskCreate
 from spoonfeeder.tasks.routing import Lane
 from spoonfeeder.tasks.service import TaskService
 
-from tests.conftest import LambdaContext, drain, http_event
+from tests.conftest import LambdaContext, calls_during, drain, http_event
 
 TEXT = {"type": "text", "provider": "openai", "prompt": "Say hello"}
 
@@ -56,26 +56,13 @@ def test_create_queues_the_task_and_records_its_first_events(api: Any, llm_queue
 
 def test_create_is_one_transaction_and_one_send(api: Any, llm_queue: str) -> None:
     """The task is written already queued with both events, the key's claim and the request's count at once;
-    the only read is the quota's new count, made while the message is sent. (A request that names no model
-    reads the user's default model first: test_provider_settings.py.)"""
-    from spoonfeeder.data.aws import client
-
-    calls: list[str] = []
-
-    def count(event_name: str, **_: Any) -> None:
-        calls.append(event_name.removeprefix("before-call."))
-
-    for service in ("dynamodb", "sqs", "s3"):
-        client(service).meta.events.register("before-call", count)
-    try:
-        status, _, _ = api("POST", "/api/tasks", body={**TEXT, "model": "gpt-4o-mini"},
-                           headers={"idempotency-key": "count-me"})
-    finally:
-        for service in ("dynamodb", "sqs", "s3"):
-            client(service).meta.events.unregister("before-call", count)
+    nothing is read (the quota's new count is known from the transaction's condition). A request that names no
+    model reads the user's default model first: test_provider_settings.py."""
+    (status, _, _), calls = calls_during(
+        lambda: api("POST", "/api/tasks", body={**TEXT, "model": "gpt-4o-mini"},
+                    headers={"idempotency-key": "count-me"}))
     assert status == 201
-    assert calls[0] == "dynamodb.TransactWriteItems"
-    assert sorted(calls[1:]) == ["dynamodb.GetItem", "sqs.SendMessage"]
+    assert calls == ["dynamodb.TransactWriteItems", "sqs.SendMessage"]
 
 
 @pytest.mark.parametrize(("kwargs", "status", "code"), [

@@ -29,6 +29,52 @@ def test_handler_import_pulls_in_no_provider_sdk(stack: Any, function: str) -> N
     assert json.loads(result.stdout.strip().splitlines()[-1]) == []
 
 
+ROUTE_PROBE = """\
+import json, sys
+sys.path.insert(0, sys.argv[1])
+sys.path.insert(0, sys.argv[2])
+import app
+from tests.conftest import LambdaContext, http_event
+ROUTERS = ("routers.auth", "routers.tasks", "routers.provider_settings", "routers.models", "routers.usage",
+           "routers.profiles", "routers.system")
+loaded = {"import": [m for m in ROUTERS if m in sys.modules]}
+for method, path in json.loads(sys.argv[3]):
+    answer = app.lambda_handler(http_event(method, path, user="lazy-user"), LambdaContext())
+    loaded[f"{method} {path} {answer['statusCode']}"] = [m for m in ROUTERS if m in sys.modules]
+    if path.endswith("openapi.json"):
+        loaded["documented"] = sorted(json.loads(answer["body"])["paths"])
+print(json.dumps(loaded))
+"""
+
+
+def probe_routes(stack: Any, requests: list[tuple[str, str]]) -> dict[str, Any]:
+    """In a fresh API process: which router modules are loaded after `import app` and after each request."""
+    spec = stack.functions["ApiFunction"]
+    root = str(spec.code_dir.parents[1])
+    result = subprocess.run([sys.executable, "-c", ROUTE_PROBE, str(spec.code_dir), root, json.dumps(requests)],
+                            env={**os.environ, **spec.env}, capture_output=True, text=True, timeout=120, check=True)
+    return dict(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+def test_the_api_loads_a_router_when_a_request_for_it_first_arrives(stack: Any) -> None:
+    loaded = probe_routes(stack, [("GET", "/api/tasks"), ("GET", "/api/version"), ("GET", "/api/nowhere")])
+    assert loaded == {
+        "import": [],
+        "GET /api/tasks 200": ["routers.tasks"],
+        "GET /api/version 200": ["routers.tasks", "routers.system"],  # "/api" serves what no longer prefix claims
+        "GET /api/nowhere 404": ["routers.tasks", "routers.system"],
+    }
+
+
+def test_the_openapi_document_lists_every_router_whatever_was_requested_before(stack: Any) -> None:
+    loaded = probe_routes(stack, [("GET", "/api/openapi.json")])
+    assert loaded["GET /api/openapi.json 200"] == ["routers.auth", "routers.tasks", "routers.provider_settings",
+                                                   "routers.models", "routers.usage", "routers.profiles",
+                                                   "routers.system"]
+    assert {"/api/tasks", "/api/tasks/{task_id}", "/api/auth/login", "/api/health", "/api/settings",
+            "/api/profiles", "/api/usage", "/api/models"} <= set(loaded["documented"])
+
+
 WORKER_RUN = """
 import json, sys
 sys.path[:0] = [sys.argv[1], sys.argv[2]]

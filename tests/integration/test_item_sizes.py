@@ -17,7 +17,7 @@ from spoonfeeder.settings import ApiSettings
 
 from tests.conftest import drain
 
-LIMIT = ApiSettings.model_fields["max_prompt_bytes"].default  # the deployed default: 256 KiB of UTF-8
+LIMIT = ApiSettings.__dataclass_fields__["max_prompt_bytes"].default  # the deployed default: 256 KiB of UTF-8
 CJK = "漢"  # three bytes of UTF-8
 TEXT = {"type": "text", "provider": "openai"}
 SAFE_ITEM_BYTES = 64 * 1024  # "far below 400 KB"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from datetime import timedelta
@@ -248,7 +249,7 @@ def short_lease(functions: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     from spoonfeeder.tasks.runner import TextTaskRunner
 
     worker = functions["LlmWorkerFunction"]
-    small = worker.config.model_copy(update={"lease_seconds": 2, "heartbeat_seconds": 0.3})
+    small = dataclasses.replace(worker.config, lease_seconds=2, heartbeat_seconds=0.3)
     monkeypatch.setattr(worker, "config", small)
     monkeypatch.setattr(worker, "runner", TextTaskRunner(worker.store, small))
     return worker
@@ -293,7 +294,7 @@ def test_a_message_with_no_time_left_to_run_is_handed_back_at_once(
     api: Any, functions: Any, queues: dict, openai_fake: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     worker = functions["LlmWorkerFunction"]
-    monkeypatch.setattr(worker, "config", worker.config.model_copy(update={"min_seconds_to_start": 10**6}))
+    monkeypatch.setattr(worker, "config", dataclasses.replace(worker.config, min_seconds_to_start=10**6))
     task_id = api("POST", "/api/tasks", body=TEXT)[1]["data"]["id"]
     assert deliver(worker, queues["LlmTasksQueue"]) == 1
     assert openai_fake.chat_calls == 0

@@ -146,7 +146,7 @@ def test_bad_input_is_a_400_and_writes_nothing(api: Any, body: dict[str, Any]) -
 def test_system_and_messages_count_against_the_input_limit(api: Any, stack: Any) -> None:
     from spoonfeeder.settings import ApiSettings
 
-    limit = ApiSettings.model_fields["max_prompt_bytes"].default
+    limit = ApiSettings.__dataclass_fields__["max_prompt_bytes"].default
     user = f"user-{uuid.uuid4().hex[:8]}"
     half = "é" * (limit // 4 + 1)  # two bytes each: each text alone is within the limit, together they are not
     body = {"type": "chat", "provider": "openai", "system": half[:10_000],

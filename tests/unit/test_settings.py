@@ -3,12 +3,12 @@ variable fails the cold start loudly."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 
 import pytest
-from pydantic import ValidationError
 from spoonfeeder import settings
-from spoonfeeder.settings import SweeperSettings
+from spoonfeeder.settings import SettingsError, SweeperSettings
 
 
 @pytest.fixture(autouse=True)
@@ -34,9 +34,25 @@ def test_a_missing_or_malformed_variable_fails_loudly(monkeypatch: pytest.Monkey
     monkeypatch.setenv("LLM_TASKS_QUEUE_URL", "https://sqs/llm")
     monkeypatch.delenv("GPU_TASKS_QUEUE_URL", raising=False)
     monkeypatch.delenv("gpu_tasks_queue_url", raising=False)
-    with pytest.raises(ValidationError, match="gpu_tasks_queue_url"):
+    with pytest.raises(SettingsError, match="gpu_tasks_queue_url"):
         settings.load(SweeperSettings)
     monkeypatch.setenv("GPU_TASKS_QUEUE_URL", "https://sqs/gpu")
     monkeypatch.setenv("SWEEP_GRACE_SECONDS", "soon")
-    with pytest.raises(ValidationError, match="sweep_grace_seconds"):
+    with pytest.raises(SettingsError, match="sweep_grace_seconds"):
         settings.load(SweeperSettings)
+
+
+def test_optional_and_boolean_fields_read_as_their_types(monkeypatch: pytest.MonkeyPatch) -> None:
+    @dataclasses.dataclass(frozen=True, kw_only=True)
+    class Flags(settings.CoreSettings):
+        kms_key_id: str | None = None
+        simulated: bool = False
+
+    monkeypatch.setenv("TABLE_NAME", "t")
+    monkeypatch.setenv("SIMULATED", "true")
+    assert settings.load(Flags) == Flags(table_name="t", kms_key_id=None, simulated=True)
+    settings.load.cache_clear()
+    monkeypatch.setenv("KMS_KEY_ID", "alias/k")
+    monkeypatch.setenv("SIMULATED", "maybe")
+    with pytest.raises(SettingsError, match="simulated"):
+        settings.load(Flags)

@@ -2,8 +2,8 @@
 
 Most requests are counted by an UpdateItem before the route runs. A create is counted inside its own
 transaction instead (`TICKETED`: one transaction and one send, DESIGN §4): the route gets a ticket from
-the context and the answer's headers come from the count it made; if the route failed before its
-transaction (bad input), the request is counted afterwards the usual way.
+the context and the answer's headers come from the count it made (exact without a read: ratelimit.Ticket);
+if the route failed before its transaction (bad input), the request is counted afterwards the usual way.
 """
 
 from __future__ import annotations
@@ -47,8 +47,8 @@ def enforce_quota(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) 
     app.append_context(**{_TICKET: issued})
     try:
         response = next_middleware(app)
-    finally:  # a request its transaction did not count (bad input, a replay) is counted the usual way
-        _answer_with(app, issued.usage if issued.settled else request_quota().take(user))
+    finally:  # a request its transaction did not count (bad input) is counted the usual way
+        _answer_with(app, issued.usage or issued.take())
     headers = app.context.get(web.ANSWER_HEADERS)
     if headers:
         response.headers.update(headers)

@@ -1,4 +1,4 @@
-"""/api health, version and the OpenAPI document."""
+"""/api health and version."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Literal
 
 import spoonfeeder
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from pydantic import BaseModel, Field
 from spoonfeeder import web
@@ -89,11 +89,3 @@ def health() -> Response[Envelope[Health]]:
             **web.contract(Envelope[Version], "The version", public=True))
 def version() -> Response[Envelope[Version]]:
     return web.ok(router, Version(version=spoonfeeder.__version__, stage=config.stage))
-
-
-def serve_openapi(app: APIGatewayHttpResolver) -> None:
-    """/api/openapi.json: the document generated from the routes' typed parameters and answers."""
-
-    @app.get("/api/openapi.json", include_in_schema=False)
-    def openapi() -> Response[str]:
-        return Response(status_code=200, content_type="application/json", body=app.get_openapi_json_schema())

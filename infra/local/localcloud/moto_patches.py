@@ -12,6 +12,10 @@ DynamoDB Streams:
   STREAM_RECORDS_KEPT records (the runner reads every ~100 ms, far behind that), and a shard iterator is
   forgotten once used, as AWS lets it expire.
 
+- moto copied the whole table once per item of a TransactWriteItems (each item naming it) before applying any,
+  so every item added to a transaction cost one more copy of the table. A transaction now copies each table it
+  names once: all copies were taken before the first write, so the one copy is the same rollback state.
+
 A cancelled transaction may leave stream records of the writes it made before the failing condition (moto
 applies them in order), so writers put the condition most likely to fail first.
 
@@ -66,6 +70,7 @@ SERVICE_USER = "localcloud-admin"
 
 def apply() -> None:
     _streams()
+    _one_copy_per_transaction()
     _iam_resources()
     _service_principals()
     _cloudformation_roles()
@@ -105,6 +110,44 @@ def _streams() -> None:
     StreamShard.add = add_and_trim  # type: ignore[method-assign]
     StreamShard.get = get_within_retention  # type: ignore[method-assign]
     ShardIterator.get = read_once  # type: ignore[method-assign]
+
+
+def _one_copy_per_transaction() -> None:
+    import copy
+    import threading
+
+    from moto.dynamodb import models
+    from moto.dynamodb.models.table import Table
+
+    in_transaction = threading.local()  # moto's server runs requests on several threads
+
+    class CopyEachTableOnce:
+        """Stands in for the `copy` module inside moto's DynamoDB backend: during a transaction, a table is
+        copied once and the copy handed out again for every later item naming it."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(copy, name)
+
+        @staticmethod
+        def deepcopy(value: Any, memo: Any = None) -> Any:
+            copies = getattr(in_transaction, "copies", None)
+            if copies is None or not isinstance(value, Table):
+                return copy.deepcopy(value, memo)
+            if id(value) not in copies:
+                copies[id(value)] = (value, copy.deepcopy(value))  # the table kept: its id stays its own
+            return copies[id(value)][1]
+
+    transact = models.DynamoDBBackend.transact_write_items
+
+    def transact_copying_once(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        in_transaction.copies = {}
+        try:
+            transact(self, transact_items)
+        finally:
+            in_transaction.copies = None
+
+    models.copy = CopyEachTableOnce()  # type: ignore[assignment]
+    models.DynamoDBBackend.transact_write_items = transact_copying_once  # type: ignore[method-assign]
 
 
 # ------------------------------------------------------------------------------------------------ IAM

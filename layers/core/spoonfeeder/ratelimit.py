@@ -51,42 +51,83 @@ def _epoch() -> int:
     return int(ids.now().timestamp())
 
 
+class SeenCounts:
+    """The last count this warm container saw for each window key (its own requests and every count it read),
+    so that a create can count itself exactly without reading the counter (see `Ticket`). Counts only grow
+    within a window, so a value here is never above the real one (unless the counter item was deleted: the next
+    miss corrects it). Bounded: the oldest keys go first."""
+
+    def __init__(self, max_keys: int = 4096) -> None:
+        self._counts: dict[str, int] = {}
+        self.max_keys = max_keys
+
+    def get(self, key: str) -> int:
+        return self._counts.get(key, 0)
+
+    def saw(self, key: str, count: int) -> None:
+        self._counts.pop(key, None)  # re-inserted last: the most recently used key is the last evicted
+        self._counts[key] = count
+        while len(self._counts) > self.max_keys:
+            del self._counts[next(iter(self._counts))]
+
+
 @dataclass
 class Ticket:
-    """A request whose count rides in the transaction of the write it makes (create: one transaction and
-    one send, DESIGN §4), instead of an UpdateItem of its own before it. `usage` is set once it is counted."""
+    """One request's count against its user's quota, for a write that carries the count in its own transaction
+    (create: one transaction and one send, DESIGN §4) instead of an UpdateItem before it.
+
+    The entry is conditioned on the counter being exactly the count this container last saw, so after the
+    transaction the new count is that plus one: the X-RateLimit-Remaining header is exact without reading the
+    counter. When another container counted meanwhile the condition fails, and the cancellation carries the
+    real count: past the quota the request is refused (nothing was written), else it is tried again with it.
+    After EXACT_TRIES misses (many containers counting for one user at once), the entry only requires the
+    count to be below the quota and the new count is read after the write. `usage` is set once counted."""
+
+    EXACT_TRIES = 3
 
     counters: Counters
     quota: Quota
     key: str
     reset_at: int
+    seen: SeenCounts
     usage: Usage | None = field(default=None)
-    committed: bool = False  # the write carrying the increment succeeded: the request is counted
+    tries: int = field(default=0, init=False)
+    expected: int | None = field(default=None, init=False)  # the count the current entry requires
 
-    @property
-    def settled(self) -> bool:
-        """Counted by its write, or refused by the quota; otherwise it still has to be counted."""
-        return self.committed or self.usage is not None
+    def entry(self) -> dict[str, Any]:
+        """The transaction entry that counts this request; a user known to be past the quota is refused here,
+        before anything is written."""
+        known = self.seen.get(self.key)
+        if known >= self.quota.limit:
+            raise self._refused()
+        self.expected = known if self.tries < self.EXACT_TRIES else None
+        self.tries += 1
+        return self.counters.increment_entry(self.key, expires_at=self.reset_at + 60, seen=self.expected,
+                                             limit=self.quota.limit)
 
-    def increment(self) -> dict[str, Any]:
-        """The transaction entry that counts this request; its condition fails past the quota."""
-        return self.counters.increment_below(self.key, limit=self.quota.limit, expires_at=self.reset_at + 60)
+    def conflict(self, current: int) -> None:
+        """The entry's condition failed with the counter at `current`: refused past the quota, else the
+        caller tries again with a new `entry()`."""
+        self.seen.saw(self.key, current)
+        if current >= self.quota.limit:
+            raise self._refused()
 
-    def counted(self) -> Usage:
-        """After the transaction: how much of the quota is used now (read consistently)."""
-        self.usage = Usage(self.quota, self.counters.get(self.key, consistent=True), self.reset_at)
+    def committed(self) -> Usage:
+        """The write carrying the entry succeeded: the request is counted, and this is the quota's use now."""
+        used = self.counters.get(self.key, consistent=True) if self.expected is None else self.expected + 1
+        return self._used(used)
+
+    def take(self) -> Usage:
+        """Count the request on its own (its write did not carry the count: bad input, a replay)."""
+        return self._used(self.counters.add(self.key, expires_at=self.reset_at + 60))
+
+    def _used(self, count: int) -> Usage:
+        self.seen.saw(self.key, count)
+        self.usage = Usage(self.quota, count, self.reset_at)
         return self.usage
 
-    def take(self) -> None:
-        """Count the request on its own (its write did not carry the count, e.g. a replay); over the quota
-        it is refused."""
-        self.usage = Usage(self.quota, self.counters.add(self.key, expires_at=self.reset_at + 60), self.reset_at)
-        if self.usage.exceeded:
-            raise over_quota(self.usage)
-
-    def refused(self) -> TooManyRequests:
-        """The answer when the transaction's count was refused: the quota is used up."""
-        self.usage = Usage(self.quota, self.quota.limit + 1, self.reset_at)
+    def _refused(self) -> TooManyRequests:
+        self.usage = Usage(self.quota, self.quota.limit + 1, self.reset_at)  # not counted: nothing was done
         return over_quota(self.usage)
 
 
@@ -97,23 +138,20 @@ def over_quota(usage: Usage) -> TooManyRequests:
 
 
 class RequestQuota:
-    """Counts a user's requests: `take` records one now; `ticket` lets the request's own write count it."""
+    """Counts a user's requests: `take` records one now; `ticket` lets the request's own write count it. One
+    per warm container: it keeps the counts it has seen (`SeenCounts`)."""
 
     def __init__(self, counters: Counters, quota: Quota) -> None:
         self.counters = counters
         self.quota = quota
-
-    def _window_key(self, user: str) -> tuple[str, int]:
-        start, end = _window(self.quota, _epoch())
-        return f"RATE#{user}#{start}", end
-
-    def take(self, user: str) -> Usage:
-        key, end = self._window_key(user)
-        return Usage(self.quota, self.counters.add(key, expires_at=end + 60), end)
+        self.seen = SeenCounts()
 
     def ticket(self, user: str) -> Ticket:
-        key, end = self._window_key(user)
-        return Ticket(self.counters, self.quota, key, end)
+        start, end = _window(self.quota, _epoch())
+        return Ticket(self.counters, self.quota, f"RATE#{user}#{start}", end, self.seen)
+
+    def take(self, user: str) -> Usage:
+        return self.ticket(user).take()
 
 
 def _hash(text: str) -> str:

@@ -1,26 +1,32 @@
 """Settings read from the environment the template gives each function, validated at cold start.
 
-Each field comes from the variable of the same name in any case (`table_name` from TABLE_NAME). Plain pydantic
-does it: pydantic-settings would add about a third of a function's import time for nothing we use.
+Each field comes from the variable of the same name in any case (`table_name` from TABLE_NAME), converted to the
+field's type (str, int, float or bool); a missing or malformed variable fails the cold start. Plain frozen
+dataclasses: settings need no more than that, and a function that otherwise has no pydantic model (the
+WebSocket function) then does not import pydantic at all (about a quarter of its cold start). Fields are plain
+annotations with plain defaults.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from dataclasses import dataclass
 from functools import cache
-from typing import TypeVar
-
-from pydantic import BaseModel, ConfigDict
+from typing import Any, TypeVar, get_args, get_type_hints
 
 
-class CoreSettings(BaseModel):
-    # defer_build: only the kind a function loads builds its validator, not every kind defined here.
-    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
+class SettingsError(ValueError):
+    """A variable the function needs is missing or cannot be read as its field's type."""
 
+
+@dataclass(frozen=True, kw_only=True)
+class CoreSettings:
     table_name: str
     stage: str = "dev"
 
 
+@dataclass(frozen=True, kw_only=True)
 class ProviderKeySettings(CoreSettings):
     """What a function that resolves provider keys needs: the operator defaults' secret, the KMS key that encrypts
     users' own keys, and which hosts a user's endpoint_url may name although they are private or plain http
@@ -31,6 +37,7 @@ class ProviderKeySettings(CoreSettings):
     provider_endpoint_allowed_hosts: str = ""
 
 
+@dataclass(frozen=True, kw_only=True)
 class ApiSettings(ProviderKeySettings):
     bucket_name: str
     llm_tasks_queue_url: str
@@ -43,6 +50,7 @@ class ApiSettings(ProviderKeySettings):
     provider_test_timeout_seconds: float = 10.0  # POST /api/settings/{provider}/test, within the API's 29 s
 
 
+@dataclass(frozen=True, kw_only=True)
 class WsSettings(CoreSettings):
     user_pool_client_id: str
     jwt_issuer: str
@@ -51,10 +59,12 @@ class WsSettings(CoreSettings):
     connection_ttl_seconds: int = 2 * 3600
 
 
+@dataclass(frozen=True, kw_only=True)
 class EventsSettings(CoreSettings):
     ws_management_url: str
 
 
+@dataclass(frozen=True, kw_only=True)
 class WorkerSettings(ProviderKeySettings):
     bucket_name: str
     llm_tasks_queue_url: str
@@ -79,6 +89,7 @@ class WorkerSettings(ProviderKeySettings):
     cooldown_seconds: int = 60
 
 
+@dataclass(frozen=True, kw_only=True)
 class SweeperSettings(CoreSettings):
     llm_tasks_queue_url: str
     gpu_tasks_queue_url: str
@@ -89,8 +100,29 @@ class SweeperSettings(CoreSettings):
 SettingsT = TypeVar("SettingsT", bound=CoreSettings)
 
 
+def _convert(text: str, kind: Any) -> Any:
+    optional = [arg for arg in get_args(kind) if arg is not type(None)]
+    if optional:  # `str | None`: a variable that is set holds the value
+        kind = optional[0]
+    if kind is bool:
+        if text.strip().lower() not in ("true", "false", "1", "0"):
+            raise ValueError(f"{text!r} is not true or false")
+        return text.strip().lower() in ("true", "1")
+    return kind(text)
+
+
 @cache
 def load(kind: type[SettingsT]) -> SettingsT:
     """One validated settings object per kind and process; fails loudly when a variable is missing."""
     environment = {name.lower(): value for name, value in os.environ.items()}
-    return kind.model_validate({name: environment[name] for name in kind.model_fields if name in environment})
+    types, values = get_type_hints(kind), {}
+    for field in dataclasses.fields(kind):
+        if field.name not in environment:
+            if field.default is dataclasses.MISSING:
+                raise SettingsError(f"{field.name}: the variable {field.name.upper()} is not set")
+            continue
+        try:
+            values[field.name] = _convert(environment[field.name], types[field.name])
+        except ValueError as exc:
+            raise SettingsError(f"{field.name}: {exc}") from None
+    return kind(**values)

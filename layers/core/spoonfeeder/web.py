@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import importlib
 import json
 import math
 import re
@@ -153,8 +154,8 @@ REST_OF_PATH_PARAMS = frozenset({"model_name"})
 
 
 class Resolver(APIGatewayHttpResolver):
-    """The API's resolver: strict JSON bodies, rest-of-path parameters, and an OpenAPI document without
-    Powertools' 422 `HTTPValidationError` (our validation errors are 400 envelopes)."""
+    """The API's resolver: strict JSON bodies, rest-of-path parameters, routers registered when first needed, and
+    an OpenAPI document without Powertools' 422 `HTTPValidationError` (our validation errors are 400 envelopes)."""
 
     @staticmethod
     def _compile_regex(rule: str, base_regex: str = "^{}$") -> re.Pattern[str]:
@@ -170,6 +171,32 @@ class Resolver(APIGatewayHttpResolver):
         super().__init__(enable_validation=True, response_validation_error_http_code=HTTPStatus.INTERNAL_SERVER_ERROR)
         self._request_validation_middleware = StrictJsonBodies()
         self._swagger: dict[str, Any] | None = None
+        self._routers: dict[str, str | None] = {}  # prefix -> module of its router, None once included
+
+    # -------------------------------------------------------------------------------------- lazy routers
+    def include_lazy_router(self, module: str, *, prefix: str) -> None:
+        """Register the `router` of `module` (e.g. "routers.tasks") under `prefix`, importing it only when it is
+        first needed: by a request whose path falls under `prefix` (the longest registered prefix it falls
+        under, so "/api" serves what no longer prefix claims), by the OpenAPI document, or by `prepare_docs`
+        (SnapStart). A cold start thus imports only the routes, models and services of the request it serves.
+        A router's routes must not fall under another router's longer prefix."""
+        self._routers[prefix.rstrip("/")] = module
+
+    def include_every_router(self) -> None:
+        for prefix in list(self._routers):
+            self._include(prefix)
+
+    def _include(self, prefix: str) -> None:
+        module = self._routers.get(prefix)
+        if module is not None:
+            self._routers[prefix] = None
+            self.include_router(importlib.import_module(module).router, prefix=prefix or None)
+
+    def _include_for(self, path: str) -> None:
+        path = path.rstrip("/")
+        owners = [prefix for prefix in self._routers if path == prefix or path.startswith(prefix + "/")]
+        if owners:
+            self._include(max(owners, key=len))
 
     def enable_swagger(self, **options: Any) -> None:  # type: ignore[override]
         """Powertools' Swagger UI, set up when it is first asked for (or by `prepare_docs`): it needs the OpenAPI
@@ -182,16 +209,27 @@ class Resolver(APIGatewayHttpResolver):
             super().enable_swagger(**options)
 
     def prepare_docs(self) -> None:
-        """Set up the Swagger UI and build the OpenAPI document once now (before a SnapStart snapshot)."""
+        """Register every router, set up the Swagger UI and build the OpenAPI document once now (before a
+        SnapStart snapshot: a restored function then has all of it ready)."""
         self._set_up_swagger()
         self.get_openapi_json_schema()
 
+    def serve_openapi(self, path: str) -> None:
+        """`path` answers the OpenAPI document generated from the routes' typed parameters and answers."""
+
+        @self.get(path, include_in_schema=False)
+        def openapi() -> Response[str]:
+            return Response(status_code=200, content_type="application/json", body=self.get_openapi_json_schema())
+
     def resolve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
-        if self._swagger is not None and (event.get("rawPath") or "").rstrip("/") == self._swagger["path"]:
+        path = (event.get("rawPath") or "").rstrip("/")
+        if self._swagger is not None and path == self._swagger["path"]:
             self._set_up_swagger()
+        self._include_for(path)
         return super().resolve(event, context)
 
     def get_openapi_schema(self, **kwargs: Any) -> OpenAPI:
+        self.include_every_router()  # the document shows every route, not only those requested so far
         schema = super().get_openapi_schema(**kwargs)
         for item in (schema.paths or {}).values():
             for method in ("get", "put", "post", "delete", "patch"):

@@ -22,6 +22,7 @@ from typing import Any
 from spoonfeeder import ids
 from spoonfeeder.data import storage
 from spoonfeeder.data.aws import client
+from spoonfeeder.data.counters import ConditionalCount, count_in
 from spoonfeeder.data.items import from_item, to_item, to_value
 from spoonfeeder.models.events import Event, task_topic
 from spoonfeeder.models.tasks import Task, TaskFilters, TaskSummary
@@ -85,10 +86,6 @@ class IdempotencyRecord:
 
 class IdempotencyKeyTaken(Exception):
     """Create lost the race for its Idempotency-Key: another request with the same key got there first."""
-
-
-class CountRefused(Exception):
-    """The count that rode in the create transaction (the request quota) refused it: nothing was written."""
 
 
 class TaskStore:
@@ -238,41 +235,45 @@ class TaskStore:
 
     # ------------------------------------------------------------------ writes
     def create(self, task: Task, events: Sequence[tuple[str, dict[str, Any]]],
-               claim: IdempotencyClaim | None, *, count: dict[str, Any] | None = None) -> list[Event]:
+               claim: IdempotencyClaim | None, *, count: ConditionalCount | None = None) -> list[Event]:
         """Write a new task with its first events (seq 1, 2, …), the Idempotency-Key claim and `count` (a
         conditional counter entry, the request quota), in one transaction. A request snapshot too large for
-        the item is put in S3 first."""
+        the item is put in S3 first. When only the count's condition fails, `count` decides: give up (it
+        raises) or try again with its new entry."""
         self._place_request(task)
         task.seq = len(events)
         recorded = [self.new_event(task, kind, data, seq=i) for i, (kind, data) in enumerate(events, start=1)]
-        writes: list[dict[str, Any]] = [
+        claimed: list[dict[str, Any]] = [{"Put": {
+            "TableName": self.table,
+            "Item": to_item({"pk": claim.pk, "sk": "IDEMP", "entity": "idempotency", "owner": claim.owner,
+                             "task_id": task.id, "request_hash": claim.request_hash,
+                             "ttl": _epoch_in(IDEMPOTENCY_TTL_SECONDS)}),
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }}] if claim else []
+        written = [
             {"Put": {"TableName": self.table, "Item": self._task_item(task),
                      "ConditionExpression": "attribute_not_exists(pk)"}},
             *({"Put": {"TableName": self.table, "Item": self._event_item(task, e)}} for e in recorded),
         ]
-        if count:  # the conditions most likely to fail go first: checked before anything is written
-            writes.insert(0, count)
-        if claim:
-            writes.insert(0, {"Put": {
-                "TableName": self.table,
-                "Item": to_item({"pk": claim.pk, "sk": "IDEMP", "entity": "idempotency", "owner": claim.owner,
-                                 "task_id": task.id, "request_hash": claim.request_hash,
-                                 "ttl": _epoch_in(IDEMPOTENCY_TTL_SECONDS)}),
-                "ConditionExpression": "attribute_not_exists(pk)",
-            }})
         try:
-            self.ddb.transact_write_items(TransactItems=writes)
-        except Exception as exc:
+            while True:
+                # The conditions most likely to fail go first: checked before anything is written.
+                counted = [count.entry()] if count else []
+                try:
+                    self.ddb.transact_write_items(TransactItems=[*claimed, *counted, *written])
+                    return recorded
+                except self.ddb.exceptions.TransactionCanceledException as exc:
+                    reasons = exc.response.get("CancellationReasons", [])
+                    failed = [r.get("Code") == "ConditionalCheckFailed" for r in reasons]
+                    if claimed and failed[:1] == [True]:
+                        raise IdempotencyKeyTaken from exc
+                    at = len(claimed)
+                    if not (count and failed[at:at + 1] == [True]):
+                        raise
+                    count.conflict(count_in(reasons[at].get("Item")))  # raises, or we try again
+        except BaseException:
             self._drop_request(task)
-            if isinstance(exc, self.ddb.exceptions.TransactionCanceledException):
-                reasons = exc.response.get("CancellationReasons", [])
-                failed = [r.get("Code") == "ConditionalCheckFailed" for r in reasons]
-                if claim and failed[:1] == [True]:
-                    raise IdempotencyKeyTaken from exc
-                if count and len(failed) > bool(claim) and failed[bool(claim)]:
-                    raise CountRefused from exc
             raise
-        return recorded
 
     def discard_created(self, task: Task, claim: IdempotencyClaim | None) -> None:
         """Undo `create` (its queue message could not be sent): the task, its first events, the claim and

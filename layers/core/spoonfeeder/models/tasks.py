@@ -109,10 +109,12 @@ class ChatMessage(BaseModel):
     content: str = Field(min_length=1)
 
 
+# defer_build on the models only the API uses: their validators are built when the API first uses them, and
+# never in the workers, which import this module for Task (see docs/benchmarks.md, cold start).
 class TextOptions(BaseModel):
     """Generation options for text tasks; ranges follow the providers' own limits."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     temperature: float | None = Field(default=None, ge=0, le=2, allow_inf_nan=False)
     top_p: float | None = Field(default=None, gt=0, le=1, allow_inf_nan=False)
@@ -129,7 +131,7 @@ class TextOptions(BaseModel):
 class TaskCreate(BaseModel):
     """Body of POST /api/tasks."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+    model_config = ConfigDict(extra="forbid", defer_build=True, json_schema_extra={"examples": [
         {"type": "text", "provider": "openai", "prompt": "Say hello", "options": {"temperature": 0.2}},
         {"type": "chat", "provider": "anthropic", "system": "Be brief.", "messages": [
             {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"},
@@ -294,6 +296,8 @@ class Task(BaseModel):
 class TaskSummary(BaseModel):
     """A task as GET /api/tasks lists it: only what the owner index (gsi1) projects, no request or result."""
 
+    model_config = ConfigDict(defer_build=True)
+
     id: str
     type: TaskType
     provider: Provider
@@ -309,6 +313,8 @@ class TaskSummary(BaseModel):
 class TaskView(BaseModel):
     """A task as the API shows it to its owner; `input` (the `system` prompt, and the `prompt`, or a chat's
     `messages`) and `options` are read from the request snapshot."""
+
+    model_config = ConfigDict(defer_build=True)
 
     id: str
     type: TaskType
@@ -345,6 +351,8 @@ class TaskView(BaseModel):
 
 
 class TaskFilters(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     status: TaskStatus | None = None
     type: TaskType | None = None
     provider: Provider | None = None

@@ -12,10 +12,13 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
+from spoonfeeder import ids
 from spoonfeeder.data.dead_letters import DeadLetter, DeadLetterArchive
 from spoonfeeder.data.task_store import TaskStore
+from spoonfeeder.models.events import EventType
 from spoonfeeder.models.messages import TaskMessage
-from spoonfeeder.tasks.runner import fail_exhausted
+from spoonfeeder.models.tasks import TaskStatus
+from spoonfeeder.tasks.state import lease_held, transition
 
 
 @dataclass(frozen=True)
@@ -34,3 +37,20 @@ def handle(store: TaskStore, archive: DeadLetterArchive, letter: DeadLetter) -> 
     if message is None:
         return Outcome(kept_now=kept, task_id=None, failed_now=False)
     return Outcome(kept_now=kept, task_id=message.task_id, failed_now=fail_exhausted(store, message))
+
+
+def fail_exhausted(store: TaskStore, message: TaskMessage) -> bool:
+    """A dead-lettered message: its task ran out of attempts. Fails it, unless it already finished or a run
+    of it is under way under a live lease (that run finishes it; the sweeper recovers it if it is lost)."""
+    current = store.get(message.task_id)
+    if current is None or lease_held(current, attempt=message.attempt, now_iso=ids.now_iso()):
+        return False
+    last = current.error.code if current.error else None
+    error = {"code": "RETRIES_EXHAUSTED", "retryable": False,
+             "message": "gave up: every delivery of this attempt failed" + (f" (last error: {last})" if last else "")}
+    change = transition(TaskStatus.FAILED, now_iso=ids.now_iso(),
+                        updates={"error": error, "completed_at": ids.now_iso(), "lease_until": None,
+                                 "lease_owner": None},
+                        guard=lambda t: t.attempt == message.attempt and t.owner == message.owner)
+    return store.record(message.task_id, EventType.FAILED, {"error": error}, change=change,
+                        current=current) is not None

@@ -259,20 +259,3 @@ def _seconds_until(iso_moment: str, now: datetime) -> int:
     except ValueError:
         return 0
     return max(0, math.ceil((end - now).total_seconds()))
-
-
-def fail_exhausted(store: TaskStore, message: TaskMessage) -> bool:
-    """A dead-lettered message: its task ran out of attempts. Fails it, unless it already finished or a run
-    of it is under way under a live lease (that run finishes it; the sweeper recovers it if it is lost)."""
-    current = store.get(message.task_id)
-    if current is None or lease_held(current, attempt=message.attempt, now_iso=ids.now_iso()):
-        return False
-    last = current.error.code if current.error else None
-    error = {"code": "RETRIES_EXHAUSTED", "retryable": False,
-             "message": "gave up: every delivery of this attempt failed" + (f" (last error: {last})" if last else "")}
-    change = transition(TaskStatus.FAILED, now_iso=ids.now_iso(),
-                        updates={"error": error, "completed_at": ids.now_iso(), "lease_until": None,
-                                 "lease_owner": None},
-                        guard=lambda t: t.attempt == message.attempt and t.owner == message.owner)
-    return store.record(message.task_id, EventType.FAILED, {"error": error}, change=change,
-                        current=current) is not None

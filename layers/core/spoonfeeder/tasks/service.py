@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -17,25 +15,19 @@ from aws_lambda_powertools import Logger
 from spoonfeeder import ids
 from spoonfeeder.data import storage
 from spoonfeeder.data.profiles import ProfileStore
-from spoonfeeder.data.task_store import CountRefused, IdempotencyClaim, IdempotencyKeyTaken, TaskStore
+from spoonfeeder.data.task_store import IdempotencyClaim, IdempotencyKeyTaken, TaskStore
 from spoonfeeder.errors import Conflict, NotFound, PayloadTooLarge, ServiceUnavailable, Unprocessable
 from spoonfeeder.models.events import Event, EventType
 from spoonfeeder.models.images import TaskOutput
 from spoonfeeder.models.tasks import Task, TaskCreate, TaskFilters, TaskStatus, TaskSummary, TaskView
 from spoonfeeder.presets.apply import apply_preset
-from spoonfeeder.ratelimit import Ticket
+from spoonfeeder.ratelimit import Ticket, over_quota
 from spoonfeeder.tasks import cursor, dispatch, routing
 from spoonfeeder.tasks.fallback import chain_of
 from spoonfeeder.tasks.snapshot import text_snapshot
 from spoonfeeder.tasks.state import CANCELLABLE, EVENT_OF, RETRYABLE_BY_USER, transition
 
 logger = Logger(child=True)
-
-
-@cache
-def _beside() -> ThreadPoolExecutor:
-    """One thread for a read that may run while the queue message is sent (boto3 clients are thread-safe)."""
-    return ThreadPoolExecutor(1, thread_name_prefix="beside-send")
 
 
 @dataclass(frozen=True)
@@ -60,8 +52,9 @@ class TaskService:
     def create(self, owner: str, body: TaskCreate, *, idempotency_key: str | None, trace_id: str | None,
                quota: Ticket | None = None) -> Created:
         """One transaction (the task already queued, its created and queued events, the key's claim, and the
-        request's count against the `quota`), then one send. The answer is built from what was written; only
-        the quota's new count is read, while the message is sent (and the preset, when the body names one)."""
+        request's count against the `quota`), then one send. The answer is built from what was written, and
+        the quota's new count is known from the transaction's condition (ratelimit.Ticket): nothing is read but
+        the preset, when the body names one."""
         given = body
         applied = apply_preset(self.profiles, owner, body)  # 400/422 before anything is written
         body = applied.body
@@ -87,14 +80,12 @@ class TaskService:
         first = [(EventType.CREATED, self._summary(task)),
                  (EventType.QUEUED, {"attempt": task.attempt, "by": "api", "lane": str(lane)})]
         try:
-            self.store.create(task, first, claim, count=quota.increment() if quota else None)
-        except CountRefused as refused:
-            assert quota is not None
-            raise quota.refused() from refused
+            self.store.create(task, first, claim, count=quota)
         except IdempotencyKeyTaken as taken:
             assert claim is not None
-            if quota:  # the cancelled transaction counted nothing: a replay is a request like any other
-                quota.take()
+            counted = quota.take() if quota else None  # the transaction counted nothing: a replay counts too
+            if counted and counted.exceeded:
+                raise over_quota(counted) from taken
             earlier = self._replay(owner, claim)
             if earlier:
                 return earlier
@@ -103,9 +94,8 @@ class TaskService:
         # The user never saw this task: if it cannot be queued it is deleted (claim included, so the same
         # Idempotency-Key can be sent again), rather than left failed in their history.
         if quota:
-            quota.committed = True
-        self._send(task, trace_id, undo=lambda: self.store.discard_created(task, claim),
-                   beside=quota.counted if quota else None)
+            quota.committed()
+        self._send(task, trace_id, undo=lambda: self.store.discard_created(task, claim))
         return Created(TaskView.of(task).model_dump(mode="json"), replayed=False)
 
     def _replay(self, owner: str, claim: IdempotencyClaim) -> Created | None:
@@ -121,20 +111,14 @@ class TaskService:
             return None
         return Created(TaskView.of(task).model_dump(mode="json"), replayed=True)
 
-    def _send(self, task: Task, trace_id: str | None, *, undo: Callable[[], object],
-              beside: Callable[[], object] | None = None) -> None:
-        """Send the task's message (with `beside` running meanwhile); when SQS refuses, `undo` the write and
-        answer 503."""
-        running = _beside().submit(beside) if beside else None
+    def _send(self, task: Task, trace_id: str | None, *, undo: Callable[[], object]) -> None:
+        """Send the task's message; when SQS refuses, `undo` the write and answer 503."""
         try:
             dispatch.send(self.queue_urls, task, trace_id=trace_id)
         except Exception as exc:
             logger.exception("queue send failed", extra={"task_id": task.id})
             undo()
             raise ServiceUnavailable("the task queue is unavailable; nothing was queued, try again") from exc
-        finally:
-            if running is not None and running.exception() is not None:  # a side read: log, never fail on it
-                logger.warning("read beside the send failed", exc_info=running.exception())
 
     # ------------------------------------------------------------------ reads
     def get(self, owner: str, task_id: str) -> Task:
