@@ -71,6 +71,7 @@ SERVICE_USER = "localcloud-admin"
 def apply() -> None:
     _streams()
     _one_copy_per_transaction()
+    _dynamodb_one_request_at_a_time()
     _iam_resources()
     _service_principals()
     _cloudformation_roles()
@@ -110,6 +111,24 @@ def _streams() -> None:
     StreamShard.add = add_and_trim  # type: ignore[method-assign]
     StreamShard.get = get_within_retention  # type: ignore[method-assign]
     ShardIterator.get = read_once  # type: ignore[method-assign]
+
+
+def _dynamodb_one_request_at_a_time() -> None:
+    """moto's server answers requests on several threads, but its DynamoDB backend is not thread-safe: a
+    transaction deep-copies a table while another thread adds an item to it ("dictionary changed size during
+    iteration"), and a cancelled transaction puts its copy back over writes other requests made meanwhile.
+    DynamoDB isolates each request (transactions serializably), so here each DynamoDB request runs alone; the
+    backend is bound to one interpreter lock anyway, so little concurrency is lost."""
+    from moto.dynamodb.responses import DynamoHandler
+
+    lock = threading.RLock()
+    call_action = DynamoHandler.call_action
+
+    def call_action_alone(self: Any) -> Any:
+        with lock:
+            return call_action(self)
+
+    DynamoHandler.call_action = call_action_alone  # type: ignore[method-assign]
 
 
 def _one_copy_per_transaction() -> None:

@@ -16,7 +16,8 @@ _ADAPTERS = {
 #: What a worker's first task of each provider imports (its adapter, and the SDK the adapter loads when used),
 #: for a warm-up that imports them ahead of time (SnapStart). Without that warm-up nothing here is imported
 #: until a task of that provider runs.
-PRELOAD_MODULES = tuple(module for adapter, _, sdk in _ADAPTERS.values() for module in (adapter, sdk))
+PRELOAD_MODULES = (*(module for adapter, _, sdk in _ADAPTERS.values() for module in (adapter, sdk)),
+                   "spoonfeeder.tasks.images")  # image tasks' run (OpenAI images)
 
 
 def text_provider(provider: Provider, credentials: Credentials, *, timeout: float) -> TextProvider:

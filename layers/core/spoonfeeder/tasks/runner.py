@@ -32,7 +32,6 @@ from spoonfeeder.providers.base import Credentials, ProviderError, TextRequest, 
 from spoonfeeder.settings import WorkerSettings
 from spoonfeeder.tasks.deltas import DeltaCoalescer, TaskNoLongerRunning
 from spoonfeeder.tasks.fallback import Fallbacks
-from spoonfeeder.tasks.images import ImageTaskRun
 from spoonfeeder.tasks.lease import fail_worker_lost, lease_end, out_of_lost_runs
 from spoonfeeder.tasks.retry import backoff_seconds
 from spoonfeeder.tasks.state import can_start, is_takeover, lease_held, transition
@@ -170,6 +169,8 @@ class TextTaskRunner:
     def _produce(self, run: Run, creds: Credentials) -> dict[str, Any]:
         """The result to record: the one place where the task's type chooses how it runs."""
         if run.task.type is TaskType.IMAGE:
+            from spoonfeeder.tasks.images import ImageTaskRun  # only image tasks load it and its imports
+
             images = ImageTaskRun(run.task, run.attempt, self.settings.bucket_name,
                                   progress=lambda data: self._write(run, EventType.PROGRESS, data))
             return images.produce(creds, timeout=self.settings.provider_timeout_seconds)
