@@ -208,7 +208,12 @@ class FakeServer:
     async def send_sse(self, request: web.Request, events: Sequence[bytes],
                        headers: dict[str, str] | None = None) -> web.StreamResponse:
         """Stream already-encoded SSE events, `chunk_delay` apart; a client hanging up is counted, not an error."""
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
+        return await self.send_stream(request, events, "text/event-stream", headers)
+
+    async def send_stream(self, request: web.Request, events: Sequence[bytes], content_type: str,
+                          headers: dict[str, str] | None = None) -> web.StreamResponse:
+        """Stream already-encoded pieces (SSE events, NDJSON lines) of `content_type`, `chunk_delay` apart."""
+        response = web.StreamResponse(headers={"Content-Type": content_type, "Cache-Control": "no-cache",
                                                **(headers or {})})
         await response.prepare(request)
         try:
