@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -191,3 +192,25 @@ def test_keep_alive_durations(value: object, seconds: int) -> None:
 
 def test_negative_keep_alive_is_forever() -> None:
     assert keep_alive_of(-1) is None and keep_alive_of("-1m") is None
+
+
+def test_a_model_unloads_when_its_keep_alive_runs_out(client: ollama.Client) -> None:
+    client.generate(MODEL, prompt="hi", keep_alive=0.2)  # seconds
+    assert [m.model for m in client.ps().models] == [MODEL]
+    deadline = time.monotonic() + 5
+    while client.ps().models and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert client.ps().models == []
+    assert client.generate(MODEL, prompt="hi").load_duration  # loaded again, so it takes load time
+
+
+def test_an_error_after_the_stream_started(client: ollama.Client, server: FakeOllama) -> None:
+    server.break_next_stream("model runner has unexpectedly stopped")
+    received: list[str] = []
+    with pytest.raises(ollama.ResponseError) as caught:
+        for part in client.chat(MODEL, messages=[{"role": "user", "content": "tell me more"}], stream=True):
+            received.append(part.message.content or "")
+    assert caught.value.status_code == -1 and caught.value.error == "model runner has unexpectedly stopped"
+    assert received == ["Echo"]  # the first piece arrived before the error
+    assert "".join(p.message.content or "" for p in client.chat(
+        MODEL, messages=[{"role": "user", "content": "again"}], stream=True)) == "Echo: again"

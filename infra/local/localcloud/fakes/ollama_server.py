@@ -14,6 +14,7 @@ removes one. Faults are scripted per generation request as fakes/base.py says:
 
     with FakeOllama(models=("llama3.2:latest",)) as server:
         server.fail_next(kind="unavailable")            # 503 "server busy, please try again. …"
+        server.break_next_stream()                      # first piece, then an {"error": …} line
         client = ollama.Client(host=server.base_url)
 """
 
@@ -146,6 +147,18 @@ class FakeOllama(FakeServer):
         self._installed = {full_name(m): ModelFile(full_name(m), now) for m in self.models}
         self.library |= set(self._installed)
         self._loaded: dict[str, datetime] = {}  # model -> expires_at
+        self._broken_streams: list[str] = []
+
+    def break_next_stream(self, message: str = "an error was encountered while running the model") -> None:
+        """The next generation stream sends its first piece, then an `{"error": message}` line on its HTTP 200
+        (as Ollama reports a failure once streaming has started) instead of the rest."""
+        with self._lock:
+            self._broken_streams.append(message)
+
+    def reset(self) -> None:
+        super().reset()
+        with self._lock:
+            self._broken_streams.clear()
 
     # ------------------------------------------------------------------ state, for tests
     @property
@@ -333,6 +346,10 @@ class FakeOllama(FakeServer):
             return self._single(kind, head, reply, final)
         chunks = [self._chunk(kind, head, piece, {"done": False}) for piece in self.pieces(reply)]
         chunks.append(self._chunk(kind, head, "", {"done": True, **final}))
+        with self._lock:
+            broken = self._broken_streams.pop(0) if self._broken_streams else None
+        if broken is not None:
+            chunks = [*chunks[:1], {"error": broken}]
         return await self._send_lines(request, chunks)
 
     @staticmethod
