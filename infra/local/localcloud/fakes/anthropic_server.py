@@ -85,20 +85,10 @@ class FakeAnthropic(FakeServer):
     name = "anthropic"
     default_models = DEFAULT_MODELS
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._broken_streams: list[str] = []
-
     def break_next_stream(self, error_type: str = "overloaded_error") -> None:
         """The next stream sends its first text, then an `error` event (as Anthropic does when it is overloaded
         mid-answer) instead of the rest."""
-        with self._lock:
-            self._broken_streams.append(error_type)
-
-    def reset(self) -> None:
-        super().reset()
-        with self._lock:
-            self._broken_streams.clear()
+        self.break_stream(error_type)
 
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/messages", self._messages)
@@ -136,8 +126,7 @@ class FakeAnthropic(FakeServer):
         headers = {"request-id": f"req_{uuid.uuid4().hex[:24]}"}
         if body.get("stream"):
             events = self._events(message, reply, stop_reason, given)
-            with self._lock:
-                broken = self._broken_streams.pop(0) if self._broken_streams else None
+            broken = self.next_broken_stream()
             if broken is not None:  # message_start, content_block_start, ping, the first delta: then the error
                 error = {"type": "error", "error": {"type": broken, "message": "Overloaded"}}
                 events = [*events[:4], f"event: error\ndata: {json.dumps(error)}\n\n".encode()]

@@ -63,6 +63,7 @@ class FakeServer:
         self._faults: deque[Fault] = deque()
         self._down = False
         self._down_models: set[str] = set()
+        self._broken_streams: list[str] = []  # what each of the next streams breaks off with
         self._requests: list[dict[str, Any]] = []
         self._calls: Counter[str] = Counter()  # generation requests by kind (chat, images)
         self._aborted_streams = 0
@@ -92,11 +93,23 @@ class FakeServer:
             else:
                 self._down_models.discard(model)
 
+    def break_stream(self, error: str) -> None:
+        """The next stream sends its first piece, then fails with `error` (each fake says it in its provider's
+        way) instead of the rest."""
+        with self._lock:
+            self._broken_streams.append(error)
+
+    def next_broken_stream(self) -> str | None:
+        """The error the stream being answered breaks off with, if one was scripted."""
+        with self._lock:
+            return self._broken_streams.pop(0) if self._broken_streams else None
+
     def reset(self) -> None:
         with self._lock:
             self._faults.clear()
             self._down = False
             self._down_models.clear()
+            self._broken_streams.clear()
             self._requests.clear()
             self._calls.clear()
             self._aborted_streams = 0

@@ -147,18 +147,11 @@ class FakeOllama(FakeServer):
         self._installed = {full_name(m): ModelFile(full_name(m), now) for m in self.models}
         self.library |= set(self._installed)
         self._loaded: dict[str, datetime] = {}  # model -> expires_at
-        self._broken_streams: list[str] = []
 
     def break_next_stream(self, message: str = "an error was encountered while running the model") -> None:
         """The next generation stream sends its first piece, then an `{"error": message}` line on its HTTP 200
         (as Ollama reports a failure once streaming has started) instead of the rest."""
-        with self._lock:
-            self._broken_streams.append(message)
-
-    def reset(self) -> None:
-        super().reset()
-        with self._lock:
-            self._broken_streams.clear()
+        self.break_stream(message)
 
     # ------------------------------------------------------------------ state, for tests
     @property
@@ -346,8 +339,7 @@ class FakeOllama(FakeServer):
             return self._single(kind, head, reply, final)
         chunks = [self._chunk(kind, head, piece, {"done": False}) for piece in self.pieces(reply)]
         chunks.append(self._chunk(kind, head, "", {"done": True, **final}))
-        with self._lock:
-            broken = self._broken_streams.pop(0) if self._broken_streams else None
+        broken = self.next_broken_stream()
         if broken is not None:
             chunks = [*chunks[:1], {"error": broken}]
         return await self._send_lines(request, chunks)
