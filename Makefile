@@ -12,18 +12,19 @@ export SAM_CLI_TELEMETRY := 0
 # the Lambda runtime (python3.13, arm64) with that lock as a constraint, so the layers ship the versions the
 # tests ran with. After changing a requirement file: `make lock`, then commit both. A lock is complete, so pip
 # installs it with --no-deps (pip 23 refuses a dependency's extras in hash mode) and `pip check` verifies it.
-REQUIREMENTS := layers/core/requirements.txt layers/providers/requirements.txt requirements-dev.txt
+REQUIREMENTS := layers/core/requirements.txt layers/providers/requirements.txt gpu-agent/requirements.txt \
+	requirements-dev.txt
 LOCK := requirements-lock.txt
 LAYER_TARGET := --python-version 3.13 --python-platform aarch64-manylinux2014
 COMPILE := $(VENV)/bin/uv pip compile -q --generate-hashes --custom-compile-command "make lock" $(LOCK_FLAGS)
 
 .PHONY: install dev test test-unit test-integration test-e2e lint checkov validate build bench lock clean
 
-$(STAMP): pyproject.toml $(LOCK)
+$(STAMP): pyproject.toml gpu-agent/pyproject.toml $(LOCK)
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --require-hashes --no-deps -r $(LOCK)
-	$(PY) -m pip install -q --no-deps -e .
+	$(PY) -m pip install -q --no-deps -e . -e gpu-agent
 	$(PY) -m pip check
 	touch $(STAMP)
 
