@@ -18,6 +18,8 @@ class EventType(StrEnum):
     COMPLETED = "task:completed"
     FAILED = "task:failed"
     CANCELLED = "task:cancelled"
+    # A model operation on a GPU agent (a model_op task): pull progress, recorded under the task like the rest.
+    MODEL_PULL = "model:pull"
 
 
 class Event(BaseModel):
