@@ -19,12 +19,13 @@ from spoonfeeder.models.messages import TaskMessage
 from spoonfeeder.providers import credentials, registry
 from spoonfeeder.settings import WorkerSettings
 from spoonfeeder.tasks.lease import Heartbeat
-from spoonfeeder.tasks.runner import Delivery, RetryLater, TextTaskRunner
+from spoonfeeder.tasks.routing import Lane
+from spoonfeeder.tasks.runner import CloudProviders, Delivery, RetryLater, TextTaskRunner
 
 logger = Logger()
 config = settings.load(WorkerSettings)
 store = TaskStore(config.table_name, config.bucket_name)
-runner = TextTaskRunner(store, config)
+runner = TextTaskRunner(store, config, CloudProviders(config), Lane.LLM, config.llm_tasks_queue_url)
 # SnapStart: the clients, the secret reader and the provider SDKs (each otherwise imported on first use) are in
 # the snapshot.
 snapstart.prepare("sqs", "s3", "kms", modules=(credentials.PARAMETERS_MODULE, *registry.PRELOAD_MODULES))

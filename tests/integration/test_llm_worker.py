@@ -246,12 +246,14 @@ def test_a_poison_message_fails_alone_and_is_dead_lettered(
 @pytest.fixture
 def short_lease(functions: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     """The worker function with a 2-second lease renewed every 0.3 s (the template's defaults are 30 and 10)."""
-    from spoonfeeder.tasks.runner import TextTaskRunner
+    from spoonfeeder.tasks.routing import Lane
+    from spoonfeeder.tasks.runner import CloudProviders, TextTaskRunner
 
     worker = functions["LlmWorkerFunction"]
     small = dataclasses.replace(worker.config, lease_seconds=2, heartbeat_seconds=0.3)
     monkeypatch.setattr(worker, "config", small)
-    monkeypatch.setattr(worker, "runner", TextTaskRunner(worker.store, small))
+    monkeypatch.setattr(worker, "runner", TextTaskRunner(
+        worker.store, small, CloudProviders(small), Lane.LLM, small.llm_tasks_queue_url))
     return worker
 
 

@@ -65,9 +65,10 @@ class EventsSettings(CoreSettings):
 
 
 @dataclass(frozen=True, kw_only=True)
-class WorkerSettings(ProviderKeySettings):
+class RunSettings(CoreSettings):
+    """What running tasks needs, in a Lambda worker or on a GPU agent."""
+
     bucket_name: str
-    llm_tasks_queue_url: str
     max_receive_count: int = 5
     retry_base_seconds: float = 2.0
     retry_max_seconds: int = 900
@@ -80,13 +81,18 @@ class WorkerSettings(ProviderKeySettings):
     lease_seconds: int = 30
     heartbeat_seconds: float = 10.0
     max_lost_runs: int = 3
-    # A message is handed back (visible again at once) rather than started with less time than this left.
-    min_seconds_to_start: int = 75
     # A provider/model with cooldown_failures retryable failures (any tasks) within one window of
     # cooldown_window_seconds is cooled down for cooldown_seconds: tasks with a fallback chain skip it.
     cooldown_failures: int = 3
     cooldown_window_seconds: int = 60
     cooldown_seconds: int = 60
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkerSettings(RunSettings, ProviderKeySettings):
+    llm_tasks_queue_url: str
+    # A message is handed back (visible again at once) rather than started with less time than this left.
+    min_seconds_to_start: int = 75
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -17,7 +17,7 @@ has nowhere else to go, and its own retries already back off.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,7 +62,8 @@ class Target:
 class Fallbacks:
     store: TaskStore
     cooldowns: Cooldowns
-    queue_url: str  # the worker's own lane: every pair of a chain runs on it (checked when a preset is saved)
+    # The runner's own lane and its queue: every pair of a chain runs on it (checked when a preset is saved).
+    queue_urls: Mapping[routing.Lane, str]
 
     # ------------------------------------------------------------------ the runner's two questions
     def skip_cooled(self, task: Task, guard: Callable[[Task], bool]) -> Task | None:
@@ -120,7 +121,7 @@ class Fallbacks:
             return None
         logger.info("task moved along its chain", extra={"task_id": task.id, **data})
         try:
-            dispatch.send({routing.Lane.LLM: self.queue_url}, moved[0], delay_seconds=target.delay)
+            dispatch.send(self.queue_urls, moved[0], delay_seconds=target.delay)
         except Exception:  # the task is retrying with a due time: the sweeper sends it again
             logger.exception("could not send the moved task's message", extra={"task_id": task.id})
         return moved[0]

@@ -15,7 +15,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from aws_lambda_powertools import Logger
 
@@ -28,8 +28,9 @@ from spoonfeeder.models.events import EventType
 from spoonfeeder.models.messages import TaskMessage
 from spoonfeeder.models.tasks import Task, TaskStatus, TaskType
 from spoonfeeder.providers import credentials, registry
-from spoonfeeder.providers.base import Credentials, ProviderError, TextRequest, TextResult
-from spoonfeeder.settings import WorkerSettings
+from spoonfeeder.providers.base import Credentials, ProviderError, TextProvider, TextRequest, TextResult
+from spoonfeeder.settings import RunSettings, WorkerSettings
+from spoonfeeder.tasks import routing
 from spoonfeeder.tasks.deltas import DeltaCoalescer, TaskNoLongerRunning
 from spoonfeeder.tasks.fallback import Fallbacks
 from spoonfeeder.tasks.lease import fail_worker_lost, lease_end, out_of_lost_runs
@@ -53,6 +54,38 @@ class Delivery:
     track: Callable[[Task | None], None] = lambda task: None  # the run whose lease the heartbeat renews
 
 
+class ProviderSource(Protocol):
+    """Where a runner gets a task's credentials and its provider's adapter: the cloud providers for the Lambda
+    workers, the local Ollama for a GPU agent."""
+
+    def credentials(self, task: Task) -> Credentials: ...
+
+    def text_provider(self, task: Task, creds: Credentials) -> TextProvider: ...
+
+
+@dataclass(frozen=True)
+class CloudProviders:
+    """The owner's own key for the provider (else the operator's), and the provider's SDK adapter."""
+
+    settings: WorkerSettings
+
+    def credentials(self, task: Task) -> Credentials:
+        return credentials.resolver(self.settings).resolve(task.owner, task.provider)
+
+    def text_provider(self, task: Task, creds: Credentials) -> TextProvider:
+        return registry.text_provider(task.provider, creds, timeout=self.settings.provider_timeout_seconds)
+
+
+#: Records an event of the run (type, data); False once the run is no longer this worker's (cancelled, taken over).
+RecordEvent = Callable[[str, dict[str, Any]], bool]
+
+
+class ModelOperations(Protocol):
+    """Runs a model_op task (pull, load …) on this host; `record` reports its progress. Returns the result."""
+
+    def run(self, task: Task, record: RecordEvent) -> dict[str, Any]: ...
+
+
 @dataclass
 class Run:
     """One run of a task by this worker: the task as last written, and the lease it holds."""
@@ -68,15 +101,21 @@ class Run:
 
 @dataclass
 class TextTaskRunner:
+    """Runs the deliveries of one lane: `queue_url` is the lane's queue (a fallback's new attempt goes there)."""
+
     store: TaskStore
-    settings: WorkerSettings
+    settings: RunSettings
+    providers: ProviderSource
+    lane: routing.Lane
+    queue_url: str
+    model_operations: ModelOperations | None = None  # the GPU agent's; a Lambda worker runs no model_op task
     fallbacks: Fallbacks = field(init=False)
 
     def __post_init__(self) -> None:
         policy = CooldownPolicy(self.settings.cooldown_failures, self.settings.cooldown_window_seconds,
                                 self.settings.cooldown_seconds)
         self.fallbacks = Fallbacks(self.store, Cooldowns(self.settings.table_name, policy),
-                                   self.settings.llm_tasks_queue_url)
+                                   {self.lane: self.queue_url})
 
     def run(self, delivery: Delivery) -> str:
         """Process one delivery; returns what happened. Raises RetryLater when the message must return."""
@@ -98,7 +137,7 @@ class TextTaskRunner:
             fail_worker_lost(self.store, task, max_lost_runs=self.settings.max_lost_runs, by="worker")
             return "failed"
         try:
-            creds = credentials.resolver(self.settings).resolve(task.owner, task.provider)  # the owner's key first
+            creds = self.providers.credentials(task)
         except ProviderError as err:
             return self._fail_unstarted(task, err, message.attempt)
         run = self._start(task, message.attempt, creds)
@@ -168,6 +207,10 @@ class TextTaskRunner:
 
     def _produce(self, run: Run, creds: Credentials) -> dict[str, Any]:
         """The result to record: the one place where the task's type chooses how it runs."""
+        if run.task.type is TaskType.MODEL_OP:
+            if self.model_operations is None:
+                raise ProviderError("NOT_AVAILABLE", "model operations run on a GPU agent", retryable=False)
+            return self.model_operations.run(run.task, lambda event_type, data: self._write(run, event_type, data))
         if run.task.type is TaskType.IMAGE:
             from spoonfeeder.tasks.images import ImageTaskRun  # only image tasks load it and its imports
 
@@ -179,7 +222,7 @@ class TextTaskRunner:
     def _generate(self, run: Run, creds: Credentials) -> TextResult:
         request = TextRequest.of_snapshot(run.task.request_snapshot or {}, provider=str(run.task.provider),
                                           model=run.task.model)
-        provider = registry.text_provider(run.task.provider, creds, timeout=self.settings.provider_timeout_seconds)
+        provider = self.providers.text_provider(run.task, creds)
         coalescer = DeltaCoalescer(
             lambda text, index: self._write(run, EventType.DELTA, {"text": text, "index": index}),
             interval=self.settings.delta_flush_seconds)
