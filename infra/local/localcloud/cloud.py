@@ -64,6 +64,11 @@ class Settings:
                               ``rate(1 minute)`` rule every 1.2 s; ``cron()`` schedules are not run locally
     ``SPOON_IAM``             ``enforce`` (the default): every AWS call is checked against the caller's IAM
                               policies, functions run as their roles; ``off`` checks nothing
+    ``SPOON_AGENTS``          how many GPU agents (``spoon-agent`` processes) to run (1); 0 runs none
+    ``SPOON_AGENT_METRICS_PORT``  the first agent's Prometheus port (``SPOON_PORT`` + 3; the next agents count
+                              up from it); 0 serves no metrics
+    ``OLLAMA_URL``            a real Ollama for the agents; without it they drive the local fake of Ollama,
+                              labelled simulated
     ``OPENAI_API_KEY``, ``OPENAI_BASE_URL``, ``ANTHROPIC_API_KEY``, ``ANTHROPIC_BASE_URL``, ``GEMINI_API_KEY``,
     ``GEMINI_BASE_URL``       a real provider (the base URL is optional); a provider without a key is answered
                               by its local fake, labelled simulated
@@ -80,6 +85,9 @@ class Settings:
     log_level: str | None = None
     schedule_scale: float = 1.0
     enforce_iam: bool = True
+    agents: int = 1
+    agent_metrics_port: int = 3004
+    ollama_url: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ, cwd: Path | None = None) -> Settings:
@@ -97,7 +105,10 @@ class Settings:
                        for name, (prefix, _) in PROVIDER_FAKES.items()},
             log_level=env.get("SPOON_LOG_LEVEL") or None,
             schedule_scale=_scale(env.get("SPOON_SCHEDULE_SCALE")),
-            enforce_iam=_iam(env.get("SPOON_IAM")))
+            enforce_iam=_iam(env.get("SPOON_IAM")),
+            agents=int(env.get("SPOON_AGENTS") or 1),
+            agent_metrics_port=int(env.get("SPOON_AGENT_METRICS_PORT") or port + 3),
+            ollama_url=env.get("OLLAMA_URL") or None)
 
 
 def _iam(text: str | None) -> bool:
@@ -205,13 +216,14 @@ class LocalCloud:
         self._stack.push_async_callback(gateway.stop)  # first to stop: $disconnect still reaches functions
         await gateway.start()
 
+        agents = await asyncio.to_thread(self._agents, admin)
         info = {"api_url": f"http://127.0.0.1:{gateway.port}/api", "ws_url": f"ws://127.0.0.1:{gateway.port}/ws",
                 "username": s.dev_user, "password": password, "aws_endpoint_url": self.moto.url,
                 # The admin user's keys, for tools and tests that call the local AWS directly.
                 "aws_access_key_id": admin["aws_access_key_id"],
                 "aws_secret_access_key": admin["aws_secret_access_key"], "iam_enforced": s.enforce_iam,
                 "user_pool_id": stack.user_pool_id, "user_pool_client_id": stack.user_pool_client_id,
-                "simulated_providers": simulated, "resources": stack.resources}
+                "simulated_providers": simulated, "resources": stack.resources, **agents}
         path = s.state_dir / "stack.json"
         path.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
         path.chmod(0o600)  # it holds the dev user's password and the admin keys
@@ -254,6 +266,29 @@ class LocalCloud:
         else:
             log.warning("the template has no ProviderSecret; provider credentials not stored")
         return simulated
+
+    def _agents(self, admin: dict[str, str]) -> dict[str, Any]:
+        """The GPU agents, next to a real Ollama (OLLAMA_URL) or the local fake of Ollama, labelled simulated."""
+        assert self.stack is not None and self.moto is not None
+        s = self.settings
+        if s.agents <= 0 or "GpuAgentRole" not in self.stack.resources:
+            return {"agents": []}
+        ollama_url = s.ollama_url
+        if ollama_url is None:
+            from .fakes.ollama_server import FakeOllama
+
+            fake = FakeOllama(host="127.0.0.1", port=0, chunk_delay=0.02).start()
+            self._stack.callback(fake.stop)
+            ollama_url = fake.base_url
+            log.warning("SIMULATED Ollama: the GPU agents drive a local fake at %s (set OLLAMA_URL to use a real "
+                        "one)", ollama_url)
+        from .agents import AgentFleet
+
+        fleet = AgentFleet(self.stack, self.moto.url, REGION, admin, s.state_dir, ollama_url,
+                           simulated=s.ollama_url is None, metrics_port=s.agent_metrics_port)
+        self._stack.callback(fleet.stop)
+        return {"agents": fleet.start(s.agents), "ollama_url": ollama_url, "ollama_simulated": s.ollama_url is None,
+                "agent_aws_config": str(fleet.aws_config)}
 
     async def stop(self) -> None:
         await self._stack.aclose()

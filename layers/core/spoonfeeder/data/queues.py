@@ -37,3 +37,17 @@ def keep_hidden(queue_url: str, receipt_handles: Sequence[str], seconds: int) ->
     message per invocation a batch call saves nothing, and it needs the same grant."""
     for handle in receipt_handles:
         delay_redelivery(queue_url, handle, seconds)
+
+
+def receive(queue_url: str, *, max_messages: int, wait_seconds: int, visibility_seconds: int) -> list[dict]:
+    """Long-poll for up to `max_messages` (the GPU agent, which runs outside Lambda's event source); each is
+    hidden for `visibility_seconds` from now, which the holder's heartbeat then extends."""
+    got = client("sqs").receive_message(
+        QueueUrl=queue_url, MaxNumberOfMessages=max(1, min(max_messages, 10)), WaitTimeSeconds=wait_seconds,
+        VisibilityTimeout=_seconds(visibility_seconds), MessageSystemAttributeNames=["ApproximateReceiveCount"])
+    return list(got.get("Messages", []))
+
+
+def acknowledge(queue_url: str, receipt_handle: str) -> None:
+    """The message's work is done: SQS forgets it."""
+    client("sqs").delete_message(QueueUrl=queue_url, ReceiptHandle=receipt_handle)

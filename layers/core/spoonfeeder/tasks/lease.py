@@ -55,7 +55,8 @@ def fail_worker_lost(store: TaskStore, task: Task, *, max_lost_runs: int, by: st
 
 
 class Heartbeat:
-    """Keeps an invocation's held messages hidden and its current run's lease alive, from a thread."""
+    """Keeps an invocation's held messages hidden and its runs' leases alive, from a thread. A Lambda worker has
+    one run at a time; a GPU agent has one per task in flight, each under its own key."""
 
     def __init__(
         self, store: TaskStore, hide: Callable[[Sequence[str], int], None], *,
@@ -64,7 +65,7 @@ class Heartbeat:
         self._store, self._hide = store, hide
         self.lease_seconds, self._every = lease_seconds, every_seconds
         self._held: dict[str, str] = {}  # message id -> receipt handle
-        self._run: tuple[str, str, int] | None = None  # task id, lease owner, attempt
+        self._runs: dict[str, tuple[str, str, int]] = {}  # key -> task id, lease owner, attempt
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -91,21 +92,23 @@ class Heartbeat:
             if then:
                 then()
 
-    def running(self, task: Task | None) -> None:
-        """The run whose lease to renew from now on (None: no run under way)."""
+    def running(self, task: Task | None, key: str = "run") -> None:
+        """The run whose lease to renew from now on under `key` (None: no run under way there)."""
         with self._lock:
-            self._run = (task.id, task.lease_owner or "", task.attempt) if task else None
+            if task is None:
+                self._runs.pop(key, None)
+            else:
+                self._runs[key] = (task.id, task.lease_owner or "", task.attempt)
 
     def beat(self) -> None:
         with self._lock:
             try:
                 if self._held:
                     self._hide(list(self._held.values()), self.lease_seconds)
-                if self._run:
-                    task_id, owner, attempt = self._run
+                for key, (task_id, owner, attempt) in list(self._runs.items()):
                     if not self._store.renew_lease(task_id, lease_owner=owner, attempt=attempt,
                                                    until=lease_end(self.lease_seconds)):
-                        self._run = None  # cancelled or taken over: the run notices at its next write
+                        del self._runs[key]  # cancelled or taken over: the run notices at its next write
             except Exception:  # a missed beat is not fatal: the next one may succeed before the lease ends
                 logger.exception("heartbeat failed")
 

@@ -1,0 +1,81 @@
+"""The agent's heartbeat: who it is, its GPUs, its Ollama and models, and its load, written every few seconds.
+
+A report stays far below DynamoDB's item limit: the model lists are capped (an Ollama with hundreds of models
+reports the first MAX_MODELS, and says how many it left out).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from spoonfeeder import ids
+from spoonfeeder.data.agents import AgentRegistry
+
+from spoon_agent import __version__, gpus
+from spoon_agent.config import AgentSettings
+from spoon_agent.metrics import AgentMetrics
+from spoon_agent.ollama_driver import OllamaModels
+
+logger = Logger(child=True)
+
+MAX_MODELS = 200
+
+
+class Inventory:
+    def __init__(self, settings: AgentSettings, models: OllamaModels, registry: AgentRegistry,
+                 in_flight: Callable[[], int], metrics: AgentMetrics) -> None:
+        self.settings, self.models, self.registry = settings, models, registry
+        self.in_flight, self.metrics = in_flight, metrics
+        self.started_at = ids.now_iso()
+        self._lock = threading.Lock()  # one beat at a time: the loop's and the ones after a model operation
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def report(self) -> dict[str, Any]:
+        up = self.models.up()
+        self.metrics.ollama_up.set(1 if up else 0)
+        installed = self.models.installed() if up else []
+        loaded = self.models.loaded() if up else []
+        return {
+            "host": socket.gethostname(), "version": __version__, "labels": self.settings.labels,
+            "concurrency": self.settings.agent_concurrency, "tasks_in_flight": self.in_flight(),
+            "started_at": self.started_at, "heartbeat_at": ids.now_iso(),
+            "simulated": self.settings.ollama_simulated,
+            "capabilities": {"ollama": up, "comfyui": False, "auto_pull": self.settings.agent_auto_pull},
+            "gpus": gpus.probe(),
+            "ollama": {"up": up, "version": self.models.version() if up else None},
+            "models": {"installed": installed[:MAX_MODELS], "loaded": loaded[:MAX_MODELS],
+                       "left_out": max(0, len(installed) - MAX_MODELS) + max(0, len(loaded) - MAX_MODELS)},
+        }
+
+    def beat(self) -> None:
+        with self._lock:
+            try:
+                self.registry.beat(self.settings.identity, self.report(),
+                                   alive_seconds=self.settings.agent_alive_seconds)
+            except Exception:  # a missed beat is not fatal: the agent stays listed until alive_seconds pass
+                logger.exception("heartbeat failed")
+
+    def start(self) -> None:
+        self.beat()
+        self._thread = threading.Thread(target=self._loop, name="inventory", daemon=True)
+        self._thread.start()
+
+    def stop(self, *, leave: bool) -> None:
+        """Stop beating; `leave` removes the agent from the registry at once (a clean shutdown)."""
+        self._stop.set()
+        if self._thread:
+            self._thread.join()
+        if leave:
+            try:
+                self.registry.leave(self.settings.identity)
+            except Exception:
+                logger.exception("could not leave the registry; the agent drops out when its last beat ends")
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.settings.agent_beat_seconds):
+            self.beat()
