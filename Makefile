@@ -85,6 +85,8 @@ lock:  ## re-solve the lock files from the requirement files (LOCK_FLAGS=--upgra
 	$(COMPILE) $(LAYER_TARGET) -c $(LOCK) -o layers/core/requirements-lock.txt layers/core/requirements.txt
 	$(COMPILE) $(LAYER_TARGET) -c $(LOCK) -o layers/providers/requirements-lock.txt \
 		layers/core/requirements.txt layers/providers/requirements.txt
+	$(COMPILE) --universal --python-version 3.11 -c $(LOCK) -o gpu-agent/requirements-lock.txt \
+		layers/core/requirements.txt gpu-agent/requirements.txt
 	for input in tools/*-requirements.in; do \
 		$(VENV)/bin/uv pip compile -q $$input --generate-hashes --universal --python-version 3.11 $(LOCK_FLAGS) \
 			-o $${input%.in}.txt || exit 1; \

@@ -255,6 +255,9 @@ class TaskResult(BaseModel):
     revised_prompt: str | None = Field(default=None, description="The prompt as the provider rewrote it (dall-e-3)")
     provider: Provider | None = Field(default=None, description="The provider that produced the result.")
     model: str | None = Field(default=None, description="The model that produced it (a fallback's, maybe).")
+    op: str | None = Field(default=None, description="A model operation's kind: pull, load, unload or delete.")
+    agent_id: str | None = Field(default=None, description="The GPU agent that ran the model operation.")
+    detail: dict[str, Any] | None = Field(default=None, description="What Ollama answered to the model operation.")
 
 
 class Task(BaseModel):
