@@ -162,20 +162,22 @@ class OllamaText(ListsModels):
         call = self._client.chat if self.endpoint == "chat" else self._client.generate
         return call(**self.params(request), stream=stream)
 
-    def _take(self, answer: Answer, part: Any) -> None:
+    def _take(self, answer: Answer, part: Any) -> bool:
+        """Add one chunk (or the whole answer) to `answer`; True for the final one, which has the counts."""
         answer.add(part.message.content if self.endpoint == "chat" else part.response)
         if part.done:
             answer.usage = usage(part.prompt_eval_count, part.eval_count)
             answer.finish_reason = part.done_reason
+        return bool(part.done)
 
     def stream(self, request: TextRequest, on_delta: OnDelta) -> TextResult:
-        answer = Answer(on_delta)
+        answer, done = Answer(on_delta), False
         with sdk_errors(map_error):
             chunks = self._call(request, stream=True)
         with streaming(chunks) as parts:
             for part in parts:
-                self._take(answer, part)
-        if answer.finish_reason is None:  # ended without its final chunk: the connection was cut
+                done = self._take(answer, part) or done
+        if not done:  # the stream ended without its final chunk: cut off on the way
             raise ProviderError.of(ErrorCode.PROVIDER_UNAVAILABLE, provider_message="the answer ended unfinished")
         return answer.result()
 

@@ -5,13 +5,13 @@ and model operations and inventory."""
 from __future__ import annotations
 
 import json
-import socket
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from localcloud.fakes.ollama_server import FakeOllama
+from localcloud.moto_process import free_port
 from spoon_agent.ollama_driver import OllamaModels, OllamaText
 from spoonfeeder.providers.base import ErrorCode, ProviderError, TextRequest
 
@@ -40,10 +40,7 @@ def text(server: FakeOllama, endpoint: str = "chat") -> OllamaText:
 
 
 def closed_port_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+    return f"http://127.0.0.1:{free_port()}"  # nothing listens there
 
 
 def wait_for(condition: Callable[[], bool], seconds: float = 5.0) -> bool:
