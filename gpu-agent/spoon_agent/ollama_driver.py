@@ -20,9 +20,11 @@ import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+from spoonfeeder import ids
 from spoonfeeder.catalog import ollama_names
 from spoonfeeder.providers.base import (
     Answer,
@@ -193,8 +195,9 @@ class OllamaText(ListsModels):
 
 
 # ---------------------------------------------------------------------- models and inventory
-def _iso(moment: Any) -> str | None:
-    return moment.isoformat() if moment is not None else None
+def _iso(moment: datetime | None) -> str | None:
+    """Ollama's times (RFC 3339 with the host's offset) as the platform's ISO UTC."""
+    return ids.iso(moment) if moment is not None else None
 
 
 def _details(details: Any) -> dict[str, Any]:

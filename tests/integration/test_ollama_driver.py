@@ -204,7 +204,7 @@ def test_inventory_of_a_running_ollama(models: OllamaModels) -> None:
     assert models.up() and models.version() == "0.12.6"
     (installed,) = models.installed()
     assert installed["name"] == MODEL and installed["size"] > 0 and len(installed["digest"]) == 64
-    assert installed["modified_at"].startswith("20")
+    assert installed["modified_at"].startswith("20") and installed["modified_at"].endswith("Z")
     assert {k: installed[k] for k in ("family", "parameter_size", "quantization_level")} == {
         "family": "llama", "parameter_size": "3.2B", "quantization_level": "Q4_K_M"}
     assert models.loaded() == []
@@ -230,7 +230,7 @@ def test_show_and_delete_of_an_unknown_model(models: OllamaModels) -> None:
 def test_load_unload_delete_change_the_inventory(models: OllamaModels, server: FakeOllama) -> None:
     assert models.load("llama3.2", keep_alive="10m") == {"done_reason": "load", "keep_alive": "10m"}
     (loaded,) = models.loaded()
-    assert loaded["name"] == MODEL and loaded["size_vram"] > 0 and loaded["expires_at"]
+    assert loaded["name"] == MODEL and loaded["size_vram"] > 0 and loaded["expires_at"].endswith("Z")
     assert models.unload(MODEL) == {"done_reason": "unload"}
     assert models.loaded() == [] and server.loaded == []
     assert models.delete("llama3.2") == {"status": "success"}
