@@ -269,12 +269,14 @@ class OllamaModels:
         progress = PullProgress(on_progress, every=self.progress_every)
         with sdk_errors(map_error):
             lines = self._client.pull(self._name(name), stream=True)
+        succeeded = False
         with streaming(lines) as parts:
-            for part in parts:
+            for part in parts:  # read to the end, so the connection stays usable
                 progress.add(part.status or "", part.digest, part.completed, part.total)
-                if part.status == SUCCESS:
-                    return {"status": SUCCESS, "total": progress.total}
-        raise ProviderError.of(ErrorCode.PROVIDER_UNAVAILABLE, provider_message="the pull ended before success")
+                succeeded = succeeded or part.status == SUCCESS
+        if not succeeded:
+            raise ProviderError.of(ErrorCode.PROVIDER_UNAVAILABLE, provider_message="the pull ended before success")
+        return {"status": SUCCESS, "total": progress.total}
 
     def load(self, name: str, keep_alive: float | str | None = None) -> dict[str, Any]:
         """Load a model into memory (an empty prompt), for `keep_alive` (Ollama's default when None)."""

@@ -77,6 +77,7 @@ def test_chat_streams_deltas_with_the_system_message_first(server: FakeOllama) -
     assert sent["json"]["keep_alive"] == "10m" and sent["json"]["think"] is False
     assert "format" not in sent["json"]
     assert server.loaded == [MODEL]  # keep_alive reached Ollama at the top level
+    assert server.aborted_streams == 0
 
 
 def test_text_uses_generate_with_the_prompt_and_system_apart(server: FakeOllama) -> None:
@@ -256,6 +257,7 @@ def test_pull_reports_progress_to_100_and_installs(server: FakeOllama) -> None:
     assert sum(e["total"] for e in layers if e["percent"] == 100) == detail["total"]
     assert detail == {"status": "success", "total": detail["total"]}
     assert "qwen2.5:0.5b" in server.installed and models.has("qwen2.5:0.5b")
+    assert server.aborted_streams == 0  # read to its end
 
 
 def test_pull_progress_is_coalesced(server: FakeOllama) -> None:

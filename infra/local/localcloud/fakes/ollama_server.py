@@ -9,8 +9,9 @@ Not a model and never calls Ollama or its registry: it answers in Ollama's real 
 nanoseconds, metrics left out when zero); an empty prompt (or no messages) loads the model, and with
 ``keep_alive: 0`` unloads it. Errors are ``{"error": "…"}``; Ollama has no API key. The reply is
 ``"Echo: <prompt or last user message>"``, tokens are counted as words, durations are derived from the counts,
-so everything is deterministic. Models live in memory: pull adds one (if the fake "library" knows it), delete
-removes one. Faults are scripted per generation request as fakes/base.py says:
+so everything is deterministic. Models live in memory: pull adds one (if the fake "library" knows it) when its
+stream reaches "success" (a client that hangs up first leaves nothing installed), delete removes one. Faults are
+scripted per generation request as fakes/base.py says:
 
     with FakeOllama(models=("llama3.2:latest",)) as server:
         server.fail_next(kind="unavailable")            # 503 "server busy, please try again. …"
