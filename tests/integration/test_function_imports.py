@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-SDKS = ("openai", "anthropic", "google.genai")
+SDKS = ("openai", "anthropic", "google.genai", "ollama")  # ollama: the GPU agent's alone
 PROBE = (
     "import json, sys; sys.path.insert(0, sys.argv[1]); import app; "
     f"print(json.dumps([m for m in {SDKS!r} if m in sys.modules]))"

@@ -17,7 +17,7 @@ import asyncio
 import json
 import threading
 from collections import Counter, deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Self
 
@@ -223,7 +223,7 @@ class FakeServer:
         """Stream already-encoded SSE events, `chunk_delay` apart; a client hanging up is counted, not an error."""
         return await self.send_stream(request, events, "text/event-stream", headers)
 
-    async def send_stream(self, request: web.Request, events: Sequence[bytes], content_type: str,
+    async def send_stream(self, request: web.Request, events: Iterable[bytes], content_type: str,
                           headers: dict[str, str] | None = None) -> web.StreamResponse:
         """Stream already-encoded pieces (SSE events, NDJSON lines) of `content_type`, `chunk_delay` apart."""
         response = web.StreamResponse(headers={"Content-Type": content_type, "Cache-Control": "no-cache",

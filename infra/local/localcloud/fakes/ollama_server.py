@@ -9,8 +9,9 @@ Not a model and never calls Ollama or its registry: it answers in Ollama's real 
 nanoseconds, metrics left out when zero); an empty prompt (or no messages) loads the model, and with
 ``keep_alive: 0`` unloads it. Errors are ``{"error": "…"}``; Ollama has no API key. The reply is
 ``"Echo: <prompt or last user message>"``, tokens are counted as words, durations are derived from the counts,
-so everything is deterministic. Models live in memory: pull adds one (if the fake "library" knows it), delete
-removes one. Faults are scripted per generation request as fakes/base.py says:
+so everything is deterministic. Models live in memory: pull adds one (if the fake "library" knows it) when its
+stream reaches "success" (a client that hangs up first leaves nothing installed), delete removes one. Faults are
+scripted per generation request as fakes/base.py says:
 
     with FakeOllama(models=("llama3.2:latest",)) as server:
         server.fail_next(kind="unavailable")            # 503 "server busy, please try again. …"
@@ -23,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -271,13 +272,23 @@ class FakeOllama(FakeServer):
             lines.append(status)  # `completed` is left out while zero, as Ollama does
             lines += [{**status, "completed": total * step // self.pull_steps}
                       for step in range(1, self.pull_steps + 1)]
-        lines += [{"status": "verifying sha256 digest"}, {"status": "writing manifest"}, {"status": "success"}]
-        with self._lock:  # installed once the whole manifest is written
-            target.modified_at = datetime.now(UTC)
-            self._installed[model] = target
+        lines += [{"status": "verifying sha256 digest"}, {"status": "writing manifest"}]
+
+        def install() -> dict[str, Any]:
+            with self._lock:  # installed once the whole manifest is written, as Ollama does
+                target.modified_at = datetime.now(UTC)
+                self._installed[model] = target
+            return {"status": "success"}
+
         if not stream:
-            return web.json_response(lines[-1])
-        return await self._send_lines(request, lines)
+            return web.json_response(install())
+
+        def pulled() -> Iterator[dict[str, Any]]:
+            # Lazily: a client that hangs up mid-pull (a cancel) stops the download, and nothing is installed.
+            yield from lines
+            yield install()
+
+        return await self._send_lines(request, pulled())
 
     async def _delete(self, request: web.Request) -> web.Response:
         found = await self._installed_model(request)
@@ -366,9 +377,10 @@ class FakeOllama(FakeServer):
         """The whole answer as one object (`stream: false`, and load/unload replies)."""
         return web.json_response(self._chunk(kind, head, text, {"done": True, **final}))
 
-    async def _send_lines(self, request: web.Request, lines: Sequence[dict[str, Any]]) -> web.StreamResponse:
-        """An NDJSON stream: one compact object per line, no blank lines (the client json-loads every line)."""
-        encoded = [(json.dumps(line, separators=(",", ":")) + "\n").encode() for line in lines]
+    async def _send_lines(self, request: web.Request, lines: Iterable[dict[str, Any]]) -> web.StreamResponse:
+        """An NDJSON stream: one compact object per line, no blank lines (the client json-loads every line); each
+        line is made only when it is sent."""
+        encoded = ((json.dumps(line, separators=(",", ":")) + "\n").encode() for line in lines)
         return await self.send_stream(request, encoded, "application/x-ndjson")
 
     async def _not_found(self, request: web.Request) -> web.Response:
