@@ -58,8 +58,8 @@ class Agent:
         self.inventory = Inventory(settings, self.models, AgentRegistry(settings.table_name), self.in_flight,
                                    self.metrics)
         operations = OllamaModelOperations(self.models, self.id, self.metrics, changed=self.inventory.beat)
-        providers = OllamaProviders(settings.ollama_url, settings.provider_timeout_seconds,
-                                    simulated=settings.ollama_simulated)
+        providers = OllamaProviders(settings.ollama_url, settings.provider_timeout_seconds, self.models,
+                                    simulated=settings.ollama_simulated, auto_pull=settings.agent_auto_pull)
         self.runner = TextTaskRunner(self.store, settings, providers, Lane.GPU, self.queue_url,
                                      model_operations=operations)
         self.heartbeat = Heartbeat(self.store, lambda handles, seconds: queues.keep_hidden(self.queue_url, handles,

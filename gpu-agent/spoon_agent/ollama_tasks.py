@@ -20,16 +20,21 @@ OPERATIONS = ("pull", "load", "unload", "delete")
 
 @dataclass(frozen=True)
 class OllamaProviders:
-    """The runner's provider source on an agent: every task goes to this host's Ollama (no keys)."""
+    """The runner's provider source on an agent: every task goes to this host's Ollama (no keys). With
+    `auto_pull` (AGENT_AUTO_PULL), a model the host does not have yet is pulled before the task runs."""
 
     url: str
     timeout: float
+    models: OllamaModels
     simulated: bool = False
+    auto_pull: bool = False
 
     def credentials(self, task: Task) -> Credentials:
         return Credentials(api_key="", base_url=self.url, simulated=self.simulated)
 
     def text_provider(self, task: Task, creds: Credentials) -> TextProvider:
+        if self.auto_pull and not self.models.has(task.model):
+            self.models.pull(task.model, lambda progress: None)
         endpoint = "chat" if task.type is TaskType.CHAT else "generate"
         return OllamaText(self.url, timeout=self.timeout, endpoint=endpoint)
 
