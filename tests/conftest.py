@@ -127,8 +127,10 @@ def stack_jwks(stack: Any) -> str:
 
 
 def http_event(method: str, path: str, *, user: str | None, body: Any = None, query: dict[str, str] | None = None,
-               headers: dict[str, str] | None = None, raw_body: str | None = None) -> dict[str, Any]:
-    """An API Gateway HTTP API (payload 2.0) event as the JWT authorizer passes it on."""
+               headers: dict[str, str] | None = None, raw_body: str | None = None,
+               groups: list[str] | None = None) -> dict[str, Any]:
+    """An API Gateway HTTP API (payload 2.0) event as the JWT authorizer passes it on (`groups`: the user's
+    user pool groups, the `cognito:groups` claim, which the authorizer passes as the string `[a b]`)."""
     context: dict[str, Any] = {
         "accountId": "123456789012", "apiId": "api", "domainName": "localhost", "domainPrefix": "localhost",
         "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "t"},
@@ -136,7 +138,10 @@ def http_event(method: str, path: str, *, user: str | None, body: Any = None, qu
         "time": "22/Nov/2026:10:00:00 +0000", "timeEpoch": 1_795_000_000_000,
     }
     if user:
-        context["authorizer"] = {"jwt": {"claims": {"sub": user, "token_use": "access"}, "scopes": None}}
+        claims = {"sub": user, "token_use": "access"}
+        if groups:
+            claims["cognito:groups"] = "[" + " ".join(groups) + "]"
+        context["authorizer"] = {"jwt": {"claims": claims, "scopes": None}}
     event: dict[str, Any] = {
         "version": "2.0", "routeKey": "ANY /api/{proxy+}", "rawPath": path,
         "rawQueryString": "&".join(f"{k}={v}" for k, v in (query or {}).items()),

@@ -15,11 +15,12 @@ from spoonfeeder.tasks.sweeper import sweep
 logger = Logger()
 config = settings.load(SweeperSettings)
 store = TaskStore(config.table_name)
-queue_urls = {Lane.LLM: config.llm_tasks_queue_url, Lane.GPU: config.gpu_tasks_queue_url}
+destinations = {Lane.LLM: config.llm_tasks_queue_url, Lane.GPU: config.gpu_tasks_queue_url,
+                Lane.AGENT: config.table_name}
 snapstart.prepare("sqs")  # SnapStart: the table and queue clients are ready in the snapshot
 
 
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    swept = sweep(store, queue_urls, grace_seconds=config.sweep_grace_seconds, max_lost_runs=config.max_lost_runs)
+    swept = sweep(store, destinations, grace_seconds=config.sweep_grace_seconds, max_lost_runs=config.max_lost_runs)
     return {"requeued": swept.requeued, "recovered": swept.recovered, "worker_lost": swept.worker_lost}

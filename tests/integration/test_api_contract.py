@@ -183,7 +183,8 @@ def test_answers_match_their_documented_models(api: Any, document: dict[str, Any
     schemas = document["components"]["schemas"]
     _, health, _ = api("GET", "/api/health", user=None)
     assert set(health["data"]) == set(schemas["Health"]["properties"])
-    assert set(health["data"]["checks"]) == {"table", "llm_queue", "gpu_queue", "bucket", "provider_secret"}
+    assert set(health["data"]["checks"]) == {"table", "agent_registry", "llm_queue", "gpu_queue", "bucket",
+                                           "provider_secret"}
     assert health["data"]["provider_keys"]["openai"] == {"configured": True, "simulated": False}
     _, version, _ = api("GET", "/api/version", user=None)
     assert set(version) == set(schemas["Envelope_Version_"]["properties"])

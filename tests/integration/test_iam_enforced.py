@@ -22,6 +22,7 @@ from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from cfnlint.decode import decode_str
+from localcloud.agents import agent_credentials
 from localcloud.cloud import Settings
 from localcloud.functions import FunctionHost
 from localcloud.moto_process import MotoServer
@@ -341,28 +342,95 @@ def test_iam_setting() -> None:
         Settings.from_env({"SPOON_IAM": "no"})
 
 
+def _statements(template: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every statement of the functions' Policies (explicit statements only: none of SAM's policy templates) and
+    of the roles the template declares itself (the GPU agent's)."""
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] == "AWS::Serverless::Function":
+            for policy in resource["Properties"].get("Policies", []):
+                assert isinstance(policy, dict) and list(policy) == ["Statement"], (logical_id, policy)
+                yield from ((logical_id, statement) for statement in policy["Statement"])
+        elif resource["Type"] == "AWS::IAM::Role":  # API Gateway's logging role has only AWS's managed policy
+            for policy in resource["Properties"].get("Policies", []):
+                yield from ((logical_id, statement) for statement in policy["PolicyDocument"]["Statement"])
+
+
 def test_grants_are_explicit_and_scoped() -> None:
-    """Every function's Policies are explicit statements: named actions on named resources, and the data key
-    only through the services that use it or under a provider key's encryption context (none of SAM's policy
-    templates, no `*`)."""
+    """Every function's Policies, and the GPU agent's role, are explicit statements: named actions on named
+    resources, and the data key only through the services that use it or under a provider key's encryption
+    context (none of SAM's policy templates, no `*`)."""
     template, _ = decode_str((ROOT / "template.yaml").read_text(encoding="utf-8"))
     assert template is not None
-    functions = {k: r for k, r in template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"}
-    assert functions
-    for logical_id, resource in functions.items():
-        for policy in resource["Properties"].get("Policies", []):
-            assert isinstance(policy, dict) and list(policy) == ["Statement"], (logical_id, policy)
-            for statement in policy["Statement"]:
-                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-                resources = statement["Resource"] if isinstance(statement["Resource"], list) else [
-                    statement["Resource"]]
-                assert statement["Effect"] == "Allow" and "NotAction" not in statement, (logical_id, statement)
-                assert all("*" not in action for action in actions), (logical_id, actions)
-                assert "*" not in resources, (logical_id, statement)
-                if any(action.startswith("kms:") for action in actions):
-                    # Through the services that use the key, or directly for users' provider keys under their
-                    # {owner, provider} encryption context only.
-                    conditions = statement["Condition"]
-                    assert "kms:ViaService" in conditions["StringEquals"] or (
-                        set(conditions["StringEquals"]) == {"kms:EncryptionContext:provider"}
-                        and set(conditions["StringLike"]) == {"kms:EncryptionContext:owner"}), (logical_id, statement)
+    granted = {logical_id for logical_id, _ in _statements(template)}
+    assert {"ApiFunction", "LlmWorkerFunction", "GpuAgentRole"} <= granted
+    agent = template["Resources"]["GpuAgentRole"]["Properties"]
+    assert agent.get("ManagedPolicyArns") is None  # nothing beyond its own statements
+    assert [s["Principal"] for s in agent["AssumeRolePolicyDocument"]["Statement"]] != [{"AWS": "*"}]
+    for logical_id, statement in _statements(template):
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [
+            statement["Resource"]]
+        assert statement["Effect"] == "Allow" and "NotAction" not in statement, (logical_id, statement)
+        assert all("*" not in action for action in actions), (logical_id, actions)
+        assert "*" not in resources, (logical_id, statement)
+        if any(action.startswith("kms:") for action in actions):
+            # Through the services that use the key, or directly for users' provider keys under their
+            # {owner, provider} encryption context only.
+            conditions = statement["Condition"]
+            assert "kms:ViaService" in conditions["StringEquals"] or (
+                set(conditions["StringEquals"]) == {"kms:EncryptionContext:provider"}
+                and set(conditions["StringLike"]) == {"kms:EncryptionContext:owner"}), (logical_id, statement)
+
+
+def test_the_gpu_agent_role_does_what_the_agent_does_and_no_more(real: Enforced) -> None:
+    """The agent runs outside Lambda under GpuAgentRole, assumed as an operator's agent assumes it: the shared
+    gpu-tasks queue, the table (tasks, its heartbeat, its inbox), requests/ to read and outputs/ to write."""
+    env = agent_credentials(real.stack, real.moto.url, REGION).env()
+
+    def as_agent(service: str) -> Any:
+        return boto3.client(service, endpoint_url=real.moto.url, region_name=REGION,
+                            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+                            aws_session_token=env["AWS_SESSION_TOKEN"])
+
+    resources = real.stack.resources
+    sqs, ddb, s3 = as_agent("sqs"), as_agent("dynamodb"), as_agent("s3")
+    gpu, table, bucket = resources["GpuTasksQueue"], resources["Table"], resources["Bucket"]
+    sqs.send_message(QueueUrl=gpu, MessageBody="{}")
+    got = sqs.receive_message(QueueUrl=gpu, WaitTimeSeconds=1, AttributeNames=["ApproximateReceiveCount"])
+    handle = got["Messages"][0]["ReceiptHandle"]
+    sqs.change_message_visibility(QueueUrl=gpu, ReceiptHandle=handle, VisibilityTimeout=30)
+    sqs.delete_message(QueueUrl=gpu, ReceiptHandle=handle)
+    sqs.get_queue_attributes(QueueUrl=gpu, AttributeNames=["ApproximateNumberOfMessages"])
+
+    item = {"pk": {"S": "AGENTS"}, "sk": {"S": "AGENT#iam-probe"}}
+    ddb.put_item(TableName=table, Item=item)
+    ddb.transact_write_items(TransactItems=[{"Put": {"TableName": table, "Item": item}}])
+    assert ddb.get_item(TableName=table, Key=item)["Item"] == item
+    ddb.query(TableName=table, KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": item["pk"]})
+    ddb.delete_item(TableName=table, Key=item)
+
+    real.admin("s3").put_object(Bucket=bucket, Key="requests/probe/t.json", Body=b"{}")
+    assert s3.get_object(Bucket=bucket, Key="requests/probe/t.json")["Body"].read() == b"{}"
+    s3.put_object(Bucket=bucket, Key="outputs/probe/t/attempt-1.txt", Body=b"x")
+    assert s3.get_object(Bucket=bucket, Key="outputs/probe/t/attempt-1.txt")["Body"].read() == b"x"
+
+    denied = [
+        lambda: sqs.send_message(QueueUrl=resources["LlmTasksQueue"], MessageBody="{}"),
+        lambda: sqs.receive_message(QueueUrl=resources["GpuTasksDeadLetterQueue"]),
+        lambda: ddb.query(TableName=table, IndexName="gsi1", KeyConditionExpression="gsi1pk = :p",
+                          ExpressionAttributeValues={":p": {"S": "nobody"}}),
+        lambda: ddb.scan(TableName=table, Limit=1),
+        lambda: s3.put_object(Bucket=bucket, Key="requests/probe/other.json", Body=b"{}"),
+        lambda: s3.get_object(Bucket=bucket, Key="batches/probe/input.jsonl"),
+        lambda: as_agent("secretsmanager").get_secret_value(SecretId=resources["ProviderSecret"]),
+        lambda: as_agent("kms").generate_data_key(KeyId=resources["DataKey"], KeySpec="AES_256"),
+    ]
+    # The account's principals may assume the role only when their own policy allows it: no function's does.
+    role_arn = agent_credentials(real.stack, real.moto.url, REGION).role_arn
+    denied.append(lambda: real.as_function("ApiFunction", "sts").assume_role(RoleArn=role_arn,
+                                                                           RoleSessionName="not-an-agent"))
+    for call in denied:
+        with pytest.raises(ClientError) as refused:
+            call()
+        assert refused.value.response["Error"]["Code"] in ("AccessDenied", "AccessDeniedException"), refused.value

@@ -119,6 +119,31 @@ def test_cognito_and_apis(moto: MotoEndpoint, stack: Stack) -> None:
     assert worker.queue_url and worker.source_arn.endswith(stack.resources["LlmTasksQueue"].rsplit("/", 1)[1])
 
 
+def test_the_admin_group_and_the_gpu_agent_role(moto: MotoEndpoint, stack: Stack) -> None:
+    """The user pool group (made here: moto's CloudFormation skips Cognito) puts `cognito:groups` in its members'
+    tokens; the agent's role trusts the account and has exactly its one inline policy."""
+    import jwt
+    from localcloud.agents import agent_role_arn
+
+    idp, pool = client(moto, "cognito-idp"), stack.user_pool_id
+    assert stack.resources["AdminGroup"] == "admin"
+    assert idp.get_group(GroupName="admin", UserPoolId=pool)["Group"]["Precedence"] == 0
+    user, password = "operator@spoonfeeder.local", "Operator-Pass-123"
+    idp.admin_create_user(UserPoolId=pool, Username=user, MessageAction="SUPPRESS")
+    idp.admin_set_user_password(UserPoolId=pool, Username=user, Password=password, Permanent=True)
+    idp.admin_add_user_to_group(UserPoolId=pool, Username=user, GroupName="admin")
+    tokens = idp.initiate_auth(ClientId=stack.user_pool_client_id, AuthFlow="USER_PASSWORD_AUTH",
+                               AuthParameters={"USERNAME": user, "PASSWORD": password})["AuthenticationResult"]
+    assert jwt.decode(tokens["AccessToken"], options={"verify_signature": False})["cognito:groups"] == ["admin"]
+
+    iam, name = client(moto, "iam"), agent_role_arn(stack).rsplit("/", 1)[1]
+    trust = iam.get_role(RoleName=name)["Role"]["AssumeRolePolicyDocument"]
+    trust = json.loads(trust) if isinstance(trust, str) else trust
+    assert trust["Statement"][0]["Principal"] == {"AWS": f"arn:aws:iam::{stack.account_id}:root"}
+    assert iam.list_role_policies(RoleName=name)["PolicyNames"] == ["gpu-agent"]
+    assert iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"] == []
+
+
 def test_moto_leaves_streams_and_queues_to_the_runners(moto: MotoEndpoint, stack: Stack) -> None:
     """With the template's mappings inside moto, moto would receive every message itself (a receive count
     spent) and empty the table's stream while trying to run the functions; the stack keeps them out."""

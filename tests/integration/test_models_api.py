@@ -53,7 +53,7 @@ def test_unknown_models_are_404_and_bad_filters_400(api: Any) -> None:
     for path in ("/api/models/openai/gpt-5:latest", "/api/models/ollama/library/llama3:8b",
                  "/api/models/anthropic/gpt-4o"):
         status, body, _ = api("GET", path)
-        assert status == 404 and body["success"] is False and body["error"]["code"] == "NOT_FOUND", path
+        assert status == 404 and body["success"] is False and body["error"]["code"] == "MODEL_NOT_FOUND", path
         assert body["error"]["details"]["id"] == path.removeprefix("/api/models/")
     for path, query in (("/api/models/acme/gpt-4o", None), ("/api/models", {"capability": "telepathy"}),
                         ("/api/models", {"provider": "acme"}), ("/api/models", {"limit": "0"})):

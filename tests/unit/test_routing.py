@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from spoonfeeder.errors import Unprocessable
+from spoonfeeder.errors import Forbidden, Unprocessable
 from spoonfeeder.models.tasks import Provider, TaskType
 from spoonfeeder.tasks.routing import Lane, ensure_runnable, lane_for
 
@@ -12,6 +12,8 @@ from spoonfeeder.tasks.routing import Lane, ensure_runnable, lane_for
     (TaskType.TEXT, Provider.GEMINI, Lane.LLM),
     (TaskType.IMAGE, Provider.OPENAI, Lane.LLM),
     (TaskType.TEXT, Provider.OLLAMA, Lane.GPU),
+    (TaskType.CHAT, Provider.OLLAMA, Lane.GPU),
+    (TaskType.MODEL_OP, Provider.OLLAMA, Lane.AGENT),
     (TaskType.IMAGE, Provider.COMFYUI, Lane.GPU),
     (TaskType.VIDEO, Provider.COMFYUI, Lane.GPU),
 ])
@@ -30,3 +32,14 @@ def test_combinations_without_a_worker_yet_are_refused_not_queued() -> None:
     with pytest.raises(Unprocessable) as err:
         ensure_runnable(TaskType.IMAGE, Provider.COMFYUI)
     assert err.value.code == "NOT_AVAILABLE"
+
+
+def test_ollama_text_and_chat_run_on_the_gpu_lane() -> None:
+    assert ensure_runnable(TaskType.TEXT, Provider.OLLAMA) is Lane.GPU
+    assert ensure_runnable(TaskType.CHAT, Provider.OLLAMA) is Lane.GPU
+
+
+def test_model_operations_are_for_admins_only() -> None:
+    assert ensure_runnable(TaskType.MODEL_OP, Provider.OLLAMA, admin=True) is Lane.AGENT
+    with pytest.raises(Forbidden):
+        ensure_runnable(TaskType.MODEL_OP, Provider.OLLAMA)

@@ -14,7 +14,9 @@ from spoonfeeder.ratelimit import LoginThrottle, Quota, RequestQuota
 from spoonfeeder.settings import ApiSettings
 
 if TYPE_CHECKING:
+    from spoonfeeder.agents.service import AgentService
     from spoonfeeder.catalog.directory import ModelDirectory
+    from spoonfeeder.data.agents import AgentRegistry
     from spoonfeeder.data.usage import UsageStore
     from spoonfeeder.presets.service import ProfileService
     from spoonfeeder.providers.user_settings import ProviderSettingsService
@@ -31,10 +33,26 @@ def task_service() -> TaskService:
 
     return TaskService(
         store=TaskStore(config.table_name, config.bucket_name),
-        queue_urls={Lane.LLM: config.llm_tasks_queue_url, Lane.GPU: config.gpu_tasks_queue_url},
+        destinations={Lane.LLM: config.llm_tasks_queue_url, Lane.GPU: config.gpu_tasks_queue_url,
+                      Lane.AGENT: config.table_name},
         max_prompt_bytes=config.max_prompt_bytes,
         user_default_model=lambda owner, provider: provider_settings().default_model(owner, provider),
+        check_model=lambda provider, model: agent_service().check_model(provider, model),
     )
+
+
+@cache
+def agent_registry() -> AgentRegistry:
+    from spoonfeeder.data.agents import AgentRegistry
+
+    return AgentRegistry(config.table_name)
+
+
+@cache
+def agent_service() -> AgentService:
+    from spoonfeeder.agents.service import AgentService
+
+    return AgentService(agent_registry(), task_service())
 
 
 @cache
@@ -71,7 +89,8 @@ def model_directory() -> ModelDirectory:
     from spoonfeeder import catalog
     from spoonfeeder.catalog.directory import ModelDirectory
 
-    return ModelDirectory([catalog.cloud_models])  # the GPU agents' models join as a second source
+    # The catalog's cloud models, then the Ollama models the live GPU agents report (read on each listing).
+    return ModelDirectory([catalog.cloud_models, lambda: agent_service().ollama_models()])
 
 
 @cache

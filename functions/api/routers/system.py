@@ -17,7 +17,7 @@ from spoonfeeder.errors import ServiceUnavailable
 from spoonfeeder.models.envelope import Envelope
 from spoonfeeder.providers import credentials
 
-from routers.deps import config
+from routers.deps import agent_registry, config
 
 router = Router()
 logger = Logger(child=True)
@@ -38,10 +38,14 @@ class Health(BaseModel):
     status: Literal["healthy"]
     version: str
     checks: dict[str, Check] = Field(description="One call each, as this function makes it: the table "
-                                                 "(DescribeTable), the task queues (GetQueueAttributes), the "
-                                                 "bucket (HeadBucket), the provider secret (GetSecretValue)")
+                                                 "(DescribeTable), the agents' registry (a Query), the task queues "
+                                                 "(GetQueueAttributes), the bucket (HeadBucket), the provider "
+                                                 "secret (GetSecretValue)")
     provider_keys: dict[str, ProviderKey] = Field(description="Which providers have a key in the provider secret. "
                                                               "The providers themselves are not called.")
+    gpu_agents: int = Field(description="Live GPU agents: those whose last heartbeat in the registry still "
+                                        "counts (one Query of the table; the agents themselves are not called). "
+                                        "0 is healthy: the cloud providers need none.")
 
 
 class Version(BaseModel):
@@ -64,14 +68,16 @@ def _queue(url: str) -> Callable[[], object]:
 
 
 @router.get("/health", summary="Can this function reach the table, the task queues, the bucket and the provider secret",
-            description="Measures reachability from the API function, with timings, and lists which providers "
-                        "have a key; it calls no provider and sees no GPU agent. 503 UNHEALTHY carries the checks "
-                        "in error.details.",
+            description="Measures reachability from the API function, with timings, lists which providers have a "
+                        "key and counts the live GPU agents (from their heartbeats in the table); it calls no "
+                        "provider and no agent. 503 UNHEALTHY carries the checks in error.details.",
             **web.contract(Envelope[Health], "Every dependency answered", 503, public=True))
 def health() -> Response[Envelope[Health]]:
     keys: dict[str, dict[str, bool]] = {}
+    agents: list[object] = []
     checks = {
         "table": _check(lambda: client("dynamodb").describe_table(TableName=config.table_name)),
+        "agent_registry": _check(lambda: agents.extend(agent_registry().live())),
         "llm_queue": _check(_queue(config.llm_tasks_queue_url)),
         "gpu_queue": _check(_queue(config.gpu_tasks_queue_url)),
         "bucket": _check(lambda: client("s3").head_bucket(Bucket=config.bucket_name)),
@@ -82,7 +88,7 @@ def health() -> Response[Envelope[Health]]:
             "status": "unhealthy", "version": spoonfeeder.__version__,
             "checks": {name: c.model_dump(exclude_none=True) for name, c in checks.items()}})
     return web.ok(router, Health(status="healthy", version=spoonfeeder.__version__, checks=checks,
-                                 provider_keys=keys))
+                                 provider_keys=keys, gpu_agents=len(agents)))
 
 
 @router.get("/version", summary="Version of the running code",

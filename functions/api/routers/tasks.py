@@ -114,7 +114,9 @@ def cancel_or_purge_task(
 
 
 @router.post("/<task_id>/retry", summary="Run a failed or cancelled task again (a new attempt, same request)",
-             **web.contract(Envelope[TaskView], "The re-queued task", 400, 404, 409, 422, 503, status=202))
+             **web.contract(Envelope[TaskView], "The re-queued task", 400,
+                            (403, "A model operation, and the caller is not an administrator (FORBIDDEN)"),
+                            404, 409, 422, 503, status=202))
 def retry_task(task_id: TaskId) -> Response[Envelope[TaskView]]:
-    task = task_service().retry(web.caller(router), task_id, trace_id=_trace_id())
+    task = task_service().retry(web.caller(router), task_id, trace_id=_trace_id(), admin=web.is_admin(router))
     return web.ok(router, TaskView.of(task), status=202)

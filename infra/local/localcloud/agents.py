@@ -17,9 +17,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .stack import RoleCredentials
+
 log = logging.getLogger("localcloud.agents")
 
 AGENT_ROLE = "GpuAgentRole"
+
+
+def agent_role_arn(stack: Any) -> str:
+    """The ARN of the template's GpuAgentRole as moto's CloudFormation made it (its physical id is the name)."""
+    role = str(stack.resources[AGENT_ROLE])
+    return role if role.startswith("arn:") else f"arn:aws:iam::{stack.account_id}:role/{role}"
+
+
+def agent_credentials(stack: Any, endpoint_url: str, region: str, session_name: str = "spoon-agent") -> RoleCredentials:
+    """Credentials of the agent's role (STS AssumeRole with the caller's keys, as an operator's agent assumes it),
+    for a test or a tool that acts as the agent under the local cloud's IAM enforcement: `.env()` gives them."""
+    return RoleCredentials(endpoint_url, region, agent_role_arn(stack), session_name)
 #: Variables of the parent's environment an agent must not inherit: its AWS identity is its role's alone.
 _NOT_INHERITED = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE")
 #: The local agents' grace period on SIGTERM, and how long the local cloud waits for them beyond it.
@@ -42,8 +56,7 @@ class AgentFleet:
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        role = self.stack.resources[AGENT_ROLE]
-        role_arn = role if str(role).startswith("arn:") else f"arn:aws:iam::{self.stack.account_id}:role/{role}"
+        role_arn = agent_role_arn(self.stack)
         source = self.state_dir / "agent-role-source.json"
         source.write_text(json.dumps({"endpoint_url": self.endpoint_url, "region": self.region,
                                       "role_arn": role_arn, "session_name": "spoon-agent", **self.admin}),

@@ -36,6 +36,9 @@ IAM enforcement (on once the local cloud has made its stack, see moto_process.Mo
 - A role's trust policy that names a service (``{"Service": "lambda.amazonaws.com"}``) made moto's
   AssumeRole fail with a 500. On AWS only that service can assume such a role; here the local cloud plays
   the services, so the IAM user SERVICE_USER (made by the local cloud) may, and any other caller is denied.
+- A trust policy naming an account (``{"AWS": "arn:aws:iam::123456789012:root"}``, as the GPU agent's role
+  does) was read as that one principal, so nobody could assume the role; as on AWS it now admits every principal
+  of the account (whose own policy must still allow sts:AssumeRole).
 - S3 requests are checked under the IAM action AWS checks where moto used the API's name (HeadBucket,
   ListObjectsV2 -> ``s3:ListBucket``, ...).
 - moto's CloudFormation stored a role's inline policies as Python objects, which its policy evaluation
@@ -372,6 +375,11 @@ def _service_principals() -> None:
         expected = self._statement.get("Principal")
         if isinstance(expected, dict) and "AWS" not in expected:  # services (or federated) only
             return "Service" in expected and principal.endswith(f":user/{SERVICE_USER}")
+        if isinstance(expected, dict):  # an account (its root, or its id) trusts every principal of that account
+            named = expected["AWS"] if isinstance(expected["AWS"], list) else [expected["AWS"]]
+            account = principal.split(":")[4] if principal.count(":") >= 5 else None
+            if account and any(str(a).endswith(f"::{account}:root") or str(a) == account for a in named):
+                return True
         return bool(check(self, principal))
 
     IAMPolicyStatement._check_principal = check_principal  # type: ignore[method-assign]

@@ -214,7 +214,8 @@ class _LocalResources:
 
     def create(self) -> None:
         local = {lid: r for lid, r in self.tpl.resources.items() if r["Type"].startswith(_LOCAL_TYPES)}
-        order = ["AWS::Cognito::UserPool", "AWS::Cognito::UserPoolClient", "AWS::ApiGatewayV2::Api"]
+        order = ["AWS::Cognito::UserPool", "AWS::Cognito::UserPoolClient", "AWS::Cognito::UserPoolGroup",
+                 "AWS::ApiGatewayV2::Api"]
         for logical_id, resource in sorted(local.items(), key=lambda item: (
                 order.index(item[1]["Type"]) if item[1]["Type"] in order else len(order))):
             self.ids[logical_id] = self._make(logical_id, resource["Type"], resource.get("Properties") or {})
@@ -231,6 +232,9 @@ class _LocalResources:
             client = self.cognito.create_user_pool_client(**args)["UserPoolClient"]
             self.secrets[logical_id] = str(client.get("ClientSecret", ""))
             return str(client["ClientId"])
+        if kind == "AWS::Cognito::UserPoolGroup":
+            args = _api_args(self.cognito, "CreateGroup", self.resolver.resolve(props), {})
+            return str(self.cognito.create_group(**args)["Group"]["GroupName"])
         if kind == "AWS::ApiGatewayV2::Api":
             return _random_id(10)
         if kind == "AWS::SecretsManager::Secret":

@@ -18,7 +18,7 @@ from aws_lambda_powertools.event_handler.middlewares.openapi_validation import O
 from aws_lambda_powertools.event_handler.types import EventHandlerInstance
 
 from spoonfeeder import ids
-from spoonfeeder.errors import PayloadTooLarge, SpoonError, Unauthorized, ValidationFailed
+from spoonfeeder.errors import Forbidden, PayloadTooLarge, SpoonError, Unauthorized, ValidationFailed
 from spoonfeeder.models.envelope import ErrorEnvelope, GatewayMessage
 
 if TYPE_CHECKING:  # Powertools' OpenAPI models take longer to import than the rest of the API: only for the document
@@ -360,6 +360,33 @@ def caller(router: BaseRouter) -> str:
 def claims(router: BaseRouter) -> dict[str, Any]:
     caller(router)
     return dict(router.current_event.request_context.authorizer.jwt_claim)
+
+
+#: The user pool group whose members command the GPU agents (template.yaml: AdminGroup).
+ADMIN_GROUP = "admin"
+
+
+def groups(router: BaseRouter) -> frozenset[str]:
+    """The caller's user pool groups (the token's `cognito:groups`). API Gateway's JWT authorizer passes every
+    claim as a string, a list as `[a b]`; a list is taken as it is too."""
+    value = claims(router).get("cognito:groups")
+    if isinstance(value, list):
+        return frozenset(map(str, value))
+    if isinstance(value, str):
+        return frozenset(value.strip().removeprefix("[").removesuffix("]").split())
+    return frozenset()
+
+
+def is_admin(router: BaseRouter) -> bool:
+    return ADMIN_GROUP in groups(router)
+
+
+def admin(router: BaseRouter) -> str:
+    """The caller's id when they are an administrator; 403 FORBIDDEN otherwise."""
+    sub = caller(router)
+    if not is_admin(router):
+        raise Forbidden(f"only members of the user pool group {ADMIN_GROUP!r} may do this")
+    return sub
 
 
 def source_ip(router: BaseRouter) -> str:

@@ -40,4 +40,4 @@ class ModelDirectory:
         for model in self._merged():
             if model.id == wanted:
                 return model
-        raise NotFound(f"no model {wanted}", details={"id": wanted})
+        raise NotFound(f"no model {wanted}", code="MODEL_NOT_FOUND", details={"id": wanted})

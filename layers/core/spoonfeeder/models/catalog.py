@@ -11,6 +11,7 @@ from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from spoonfeeder.models.agents import OllamaPlacement
 from spoonfeeder.models.tasks import Provider
 
 _STRICT = ConfigDict(extra="forbid", frozen=True, defer_build=True)
@@ -87,6 +88,9 @@ class ModelInfo(BaseModel):
         default=None, gt=0, description="What a task asks for when it sets no max_tokens (Anthropic needs one)")
     temperature: TemperatureRange | None = Field(default=None, description="null: not adjustable")
     price: Price | None = Field(default=None, description="null: no known price, so tasks have no cost")
+    ollama: OllamaPlacement | None = Field(
+        default=None, description="Ollama models (reported by the live GPU agents): where each is installed and "
+                                  "loaded; null for cloud models")
 
     @model_validator(mode="before")
     @classmethod

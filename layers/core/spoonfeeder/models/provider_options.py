@@ -67,9 +67,40 @@ class GeminiOptions(_Options):
     safety_settings: list[GeminiSafetySetting] | None = Field(default=None, max_length=5)
 
 
+#: Ollama's `keep_alive`: a Go duration ("5m", "1h30m", "-1s" keeps the model loaded for ever).
+OLLAMA_DURATION = r"^-?(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$"
+#: Or seconds as a number (0 unloads right after the answer, a negative number keeps it for ever).
+KeepAlive = Annotated[str, StringConstraints(pattern=OLLAMA_DURATION, max_length=32)] | Annotated[
+    int, Field(ge=-1, le=366 * 24 * 3600)]
+
+
+class OllamaOptions(_Options):
+    """Ollama's own options (its Modelfile parameters), sent under their Ollama names; `keep_alive` and `think`
+    are top-level fields of the request. The neutral options map to Ollama's (max_tokens is num_predict)."""
+
+    num_ctx: int | None = Field(default=None, ge=1, le=1_048_576, description="Context window, in tokens")
+    num_keep: int | None = Field(default=None, ge=-1, le=1_048_576)
+    top_k: int | None = Field(default=None, ge=1, le=1000)
+    min_p: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
+    typical_p: float | None = Field(default=None, gt=0, le=1, allow_inf_nan=False)
+    repeat_penalty: float | None = Field(default=None, ge=0, le=10, allow_inf_nan=False)
+    repeat_last_n: int | None = Field(default=None, ge=-1, le=1_048_576)
+    presence_penalty: float | None = Field(default=None, ge=-2, le=2, allow_inf_nan=False)
+    frequency_penalty: float | None = Field(default=None, ge=-2, le=2, allow_inf_nan=False)
+    mirostat: Literal[0, 1, 2] | None = None
+    mirostat_tau: float | None = Field(default=None, ge=0, le=100, allow_inf_nan=False)
+    mirostat_eta: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
+    num_gpu: int | None = Field(default=None, ge=-1, le=1000, description="Layers to put on the GPU(s)")
+    num_thread: int | None = Field(default=None, ge=1, le=1024)
+    keep_alive: KeepAlive | None = Field(
+        default=None, description="How long the model stays loaded after the task: a duration (\"5m\") or seconds")
+    think: bool | Literal["low", "medium", "high"] | None = Field(
+        default=None, description="Thinking models: think first (true, or an effort level)")
+
+
 # Keyed by provider name (models/tasks.Provider is a str enum, so its members find these).
 OPTIONS_OF: dict[str, type[_Options]] = {"openai": OpenAIOptions, "anthropic": AnthropicOptions,
-                                         "gemini": GeminiOptions}
+                                         "gemini": GeminiOptions, "ollama": OllamaOptions}
 #: Neutral options a provider has no way to honour: refused rather than silently dropped. (Anthropic's Messages
 #: API, version 2026-10-21, takes no sampling parameters.)
 UNSUPPORTED: dict[str, frozenset[str]] = {"anthropic": frozenset({"seed", "temperature", "top_p"})}

@@ -15,6 +15,7 @@ from spoonfeeder.models.provider_options import (
     UNSUPPORTED,
     AnthropicOptions,
     GeminiOptions,
+    OllamaOptions,
     OpenAIOptions,
 )
 
@@ -153,7 +154,7 @@ class TaskCreate(BaseModel):
     system: str | None = Field(default=None, max_length=20_000)
     name: str | None = Field(default=None, max_length=200)
     options: TextOptions = Field(default_factory=TextOptions)
-    provider_options: OpenAIOptions | AnthropicOptions | GeminiOptions | None = Field(
+    provider_options: OpenAIOptions | AnthropicOptions | GeminiOptions | OllamaOptions | None = Field(
         default=None, union_mode="left_to_right",
         description="Options only the task's provider has; validated against that provider's fields.")
     # A preset: its settings under the body's explicit fields, its template rendered with `variables`.
@@ -174,6 +175,9 @@ class TaskCreate(BaseModel):
     def _fits_type_and_provider(self) -> TaskCreate:
         if self.profile_id is not None:  # checked once the preset is applied (presets/apply.py)
             return self
+        if self.type is TaskType.MODEL_OP:
+            raise ValueError("model operations are asked through /api/models/ollama/{name}/pull|load|unload and "
+                             "DELETE /api/models/ollama/{name}")
         if self.type is TaskType.CHAT:
             if self.messages is None or self.prompt is not None:
                 raise ValueError("a chat task takes `messages` (its history), not `prompt`")

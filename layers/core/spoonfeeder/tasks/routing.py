@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from spoonfeeder.errors import Unprocessable
+from spoonfeeder.errors import Forbidden, Unprocessable
 from spoonfeeder.models.images import DEFAULT_IMAGE_MODEL
 from spoonfeeder.models.tasks import Provider, TaskType
 
@@ -12,6 +12,7 @@ from spoonfeeder.models.tasks import Provider, TaskType
 class Lane(StrEnum):
     LLM = "llm-tasks"  # Lambda workers calling cloud providers
     GPU = "gpu-tasks"  # the GPU agent driving Ollama and ComfyUI
+    AGENT = "agent-inbox"  # one GPU agent's own inbox in the table (a model operation on that agent)
 
 
 CLOUD_PROVIDERS = frozenset({Provider.OPENAI, Provider.ANTHROPIC, Provider.GEMINI})
@@ -23,7 +24,11 @@ RUNNABLE = frozenset({
     *((task_type, provider) for task_type in (TaskType.TEXT, TaskType.CHAT)
       for provider in (Provider.OPENAI, Provider.ANTHROPIC, Provider.GEMINI)),
     (TaskType.IMAGE, Provider.OPENAI),
+    (TaskType.TEXT, Provider.OLLAMA),
+    (TaskType.CHAT, Provider.OLLAMA),
 })
+#: Tasks only the models API makes, for administrators: commands to one GPU agent (pull, load, unload, delete).
+ADMIN_COMMANDS = frozenset({(TaskType.MODEL_OP, Provider.OLLAMA)})
 
 DEFAULT_MODELS = {
     Provider.OPENAI: "gpt-4o-mini",
@@ -34,6 +39,8 @@ DEFAULT_MODELS = {
 
 
 def lane_for(task_type: TaskType, provider: Provider) -> Lane:
+    if (task_type, provider) in ADMIN_COMMANDS:
+        return Lane.AGENT
     if task_type in TEXT_TYPES and provider in CLOUD_PROVIDERS:
         return Lane.LLM
     if task_type is TaskType.IMAGE and provider is Provider.OPENAI:
@@ -44,8 +51,12 @@ def lane_for(task_type: TaskType, provider: Provider) -> Lane:
                         details={"type": str(task_type), "provider": str(provider)})
 
 
-def ensure_runnable(task_type: TaskType, provider: Provider) -> Lane:
+def ensure_runnable(task_type: TaskType, provider: Provider, *, admin: bool = False) -> Lane:
     lane = lane_for(task_type, provider)
+    if (task_type, provider) in ADMIN_COMMANDS:
+        if not admin:
+            raise Forbidden("model operations are for administrators (the user pool's group admin)")
+        return lane
     if (task_type, provider) not in RUNNABLE:
         raise Unprocessable(f"{task_type} tasks on {provider} are not available yet",
                             code="NOT_AVAILABLE", details={"type": str(task_type), "provider": str(provider)})

@@ -39,10 +39,13 @@ class Created:
 @dataclass
 class TaskService:
     store: TaskStore
-    queue_urls: dict[routing.Lane, str]
+    destinations: dispatch.Destinations
     max_prompt_bytes: int
     #: (owner, provider) -> the model the user's provider setting names, if any
     user_default_model: Callable[[str, str], str | None] = lambda owner, provider: None
+    #: (provider, model) -> raises Unprocessable when nothing could run the model now (Ollama: no GPU agent has
+    #: it or may pull it); called before anything is written
+    check_model: Callable[[str, str], None] = lambda provider, model: None
     profiles: ProfileStore = field(init=False)  # presets live in the tasks' table
 
     def __post_init__(self) -> None:
@@ -71,16 +74,15 @@ class TaskService:
         # The user's default model is read only when the request names none.
         model = (body.model or self.user_default_model(owner, body.provider)
                  or routing.default_model(body.provider, body.type))
+        self.check_model(body.provider, model)
         at = ids.now_iso()
         task = Task(
             id=ids.new_id(), owner=owner, type=body.type, provider=body.provider, model=model, name=body.name,
             status=TaskStatus.QUEUED, request_snapshot={**text_snapshot(body, model), **applied.snapshot},
             created_at=at, updated_at=at,
         )
-        first = [(EventType.CREATED, self._summary(task)),
-                 (EventType.QUEUED, {"attempt": task.attempt, "by": "api", "lane": str(lane)})]
         try:
-            self.store.create(task, first, claim, count=quota)
+            self.store.create(task, self._first_events(task, lane), claim, count=quota)
         except IdempotencyKeyTaken as taken:
             assert claim is not None
             counted = quota.take() if quota else None  # the transaction counted nothing: a replay counts too
@@ -98,6 +100,18 @@ class TaskService:
         self._send(task, trace_id, undo=lambda: self.store.discard_created(task, claim))
         return Created(TaskView.of(task).model_dump(mode="json"), replayed=False)
 
+    def submit(self, task: Task, *, trace_id: str | None) -> dict[str, Any]:
+        """A task another use case made (a model operation): written queued with its first events in one
+        transaction, then handed to its lane; if that fails, nothing is left behind (503). Returns its view."""
+        lane = routing.lane_for(task.type, task.provider)
+        self.store.create(task, self._first_events(task, lane), None)
+        self._send(task, trace_id, undo=lambda: self.store.discard_created(task, None))
+        return TaskView.of(task).model_dump(mode="json")
+
+    def _first_events(self, task: Task, lane: routing.Lane) -> list[tuple[str, dict[str, Any]]]:
+        return [(EventType.CREATED, self._summary(task)),
+                (EventType.QUEUED, {"attempt": task.attempt, "by": "api", "lane": str(lane)})]
+
     def _replay(self, owner: str, claim: IdempotencyClaim) -> Created | None:
         """The task an earlier request with this key created, as it is now (the claim keeps its id)."""
         record = self.store.idempotency(claim)
@@ -114,7 +128,7 @@ class TaskService:
     def _send(self, task: Task, trace_id: str | None, *, undo: Callable[[], object]) -> None:
         """Send the task's message; when SQS refuses, `undo` the write and answer 503."""
         try:
-            dispatch.send(self.queue_urls, task, trace_id=trace_id)
+            dispatch.send(self.destinations, task, trace_id=trace_id)
         except Exception as exc:
             logger.exception("queue send failed", extra={"task_id": task.id})
             undo()
@@ -178,14 +192,15 @@ class TaskService:
         self.store.delete(task)
         return None
 
-    def retry(self, owner: str, task_id: str, *, trace_id: str | None) -> Task:
+    def retry(self, owner: str, task_id: str, *, trace_id: str | None, admin: bool = False) -> Task:
         """A new attempt, already queued, in one transaction; then one send. If the send fails the task
-        fails QUEUE_UNAVAILABLE: it existed before, so it stays in the history and can be retried again."""
+        fails QUEUE_UNAVAILABLE: it existed before, so it stays in the history and can be retried again.
+        A model operation is retried only by an `admin` (on the agent it named)."""
         task = self.get(owner, task_id)
         if task.status not in RETRYABLE_BY_USER:
             raise Conflict(f"only failed or cancelled tasks can be retried; this one is {task.status}",
                            code="NOT_RETRYABLE")
-        lane = routing.ensure_runnable(task.type, task.provider)
+        lane = routing.ensure_runnable(task.type, task.provider, admin=admin)
         attempt = task.attempt + 1
         first = chain_of(task)[0]  # a task that moved along its fallback chain starts over from its first pair
         moved = self._move(

@@ -4,6 +4,7 @@
   between, or a message is lost, nothing would run the task: a task still queued (or retrying past its
   backoff) a grace period after its last change is sent again. Each re-send doubles the wait before the
   next one (`due_at`), so a long queue backlog is not flooded with duplicates.
+- A model operation waits in its agent's inbox rather than on a queue: it is put there again the same way.
 - A worker that dies mid-run leaves its task `running`. Its message comes back within the worker's lease
   and takes the run over; should that message be gone too, the sweeper sends a new one once the lease is
   over and marks the task `retrying`. Each lost run counts (`lost_runs`); at the budget the task fails
@@ -14,7 +15,6 @@ A duplicate message is harmless: a delivery starts a run only from a status that
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -24,7 +24,7 @@ from spoonfeeder import ids
 from spoonfeeder.data.task_store import TaskStore
 from spoonfeeder.models.events import EventType
 from spoonfeeder.models.tasks import Task, TaskStatus
-from spoonfeeder.tasks import dispatch, routing
+from spoonfeeder.tasks import dispatch
 from spoonfeeder.tasks.lease import fail_worker_lost, out_of_lost_runs
 from spoonfeeder.tasks.state import transition
 
@@ -41,7 +41,7 @@ class Swept:
 
 
 def sweep(
-    store: TaskStore, queue_urls: Mapping[routing.Lane, str], *, grace_seconds: int, max_lost_runs: int = 3,
+    store: TaskStore, destinations: dispatch.Destinations, *, grace_seconds: int, max_lost_runs: int = 3,
     now: datetime | None = None,
 ) -> Swept:
     """Re-send waiting tasks past the grace period and runs whose lease is over."""
@@ -53,13 +53,13 @@ def sweep(
         if task is None:
             continue
         if task.status in WAITING and (task.due_at or task.updated_at) < cutoff:
-            if _send(queue_urls, task) and _resent(store, task, moment, grace_seconds):
+            if _send(destinations, task) and _resent(store, task, moment, grace_seconds):
                 swept.requeued.append(task_id)
         elif _lost(task, now_iso):
             if out_of_lost_runs(task, max_lost_runs):
                 if fail_worker_lost(store, task, max_lost_runs=max_lost_runs, by="sweeper"):
                     swept.worker_lost.append(task_id)
-            elif _send(queue_urls, task) and _recovered(store, task, now_iso):
+            elif _send(destinations, task) and _recovered(store, task, now_iso):
                 swept.recovered.append(task_id)
     for kind, found in (("waiting", swept.requeued), ("lost run", swept.recovered)):
         if found:
@@ -95,9 +95,9 @@ def _lost(task: Task, now_iso: str) -> bool:
     return task.status is TaskStatus.RUNNING and task.lease_until is not None and task.lease_until < now_iso
 
 
-def _send(queue_urls: Mapping[routing.Lane, str], task: Task) -> bool:
+def _send(destinations: dispatch.Destinations, task: Task) -> bool:
     try:
-        dispatch.send(queue_urls, task)
+        dispatch.send(destinations, task)
     except Exception:  # the next sweep tries again
         logger.exception("could not re-send a task", extra={"task_id": task.id})
         return False
