@@ -98,9 +98,14 @@ def finished(api: Any, user: str, task_id: str, timeout: float = 30.0) -> dict[s
 
 
 def events_of(api: Any, user: str, task_id: str) -> list[dict[str, Any]]:
-    status, got, _ = api("GET", f"/api/tasks/{task_id}/events", user=user, query={"limit": "100"})
-    assert status == 200, got
-    return list(got["data"])
+    events: list[dict[str, Any]] = []
+    while True:
+        status, got, _ = api("GET", f"/api/tasks/{task_id}/events", user=user,
+                             query={"limit": "100", "after": str(events[-1]["seq"] if events else 0)})
+        assert status == 200, got
+        events += got["data"]
+        if not got["pagination"]["hasMore"]:
+            return events
 
 
 def agent_report(api: Any, agent_id: str) -> dict[str, Any] | None:
