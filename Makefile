@@ -95,6 +95,8 @@ lock:  ## re-solve the lock files from the requirement files (LOCK_FLAGS=--upgra
 bench: install
 	$(PY) bench/create_task_path.py
 	$(PY) bench/cold_start.py
+	$(PY) bench/agent_overhead.py
+	$(PY) bench/agent_memory.py
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .local
