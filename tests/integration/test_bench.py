@@ -44,3 +44,12 @@ def test_cold_start_bench_prints_ratios_and_the_worker_loads_no_sdk() -> None:
     out = run("cold_start.py", "--repeats", "1")
     assert "floor (boto3 + Logger)" in out and "llm_worker (LlmWorkerFunction)" in out
     assert "provider SDKs in sys.modules after `import app`: none" in out
+
+
+def test_agent_benches_print_the_overhead_ratio_and_memory_reports() -> None:
+    out = run("agent_overhead.py", "--tasks", "2", "--warmup", "1", "--chunk-delay", "0.005")
+    assert "A through the agent" in out and "B ollama client directly" in out and "ratio A/B" in out
+    out = run("agent_memory.py", "--jobs", "20", "--every", "10", "--wave", "10")
+    reports = [line.split() for line in out.splitlines() if line.strip()[:1].isdigit()]
+    assert [int(report[0]) for report in reports] == [10, 20]
+    assert "growth from the first report to the last" in out
