@@ -23,4 +23,5 @@ snapstart.prepare("sqs")  # SnapStart: the table and queue clients are ready in 
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     swept = sweep(store, destinations, grace_seconds=config.sweep_grace_seconds, max_lost_runs=config.max_lost_runs)
-    return {"requeued": swept.requeued, "recovered": swept.recovered, "worker_lost": swept.worker_lost}
+    return {"requeued": swept.requeued, "recovered": swept.recovered, "worker_lost": swept.worker_lost,
+            "agent_lost": swept.agent_lost}

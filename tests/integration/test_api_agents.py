@@ -345,3 +345,15 @@ def test_the_sweeper_puts_a_lost_command_back_in_the_inbox(api: Any, beat: Beat,
     swept = sweep(TaskStore(table), {Lane.AGENT: table}, grace_seconds=60, now=later)
     assert task_id in swept.requeued
     assert inbox(stack, "gpu-1") == [(task_id, 1)]
+
+
+def test_a_command_for_an_agent_that_is_gone_fails_agent_lost(api: Any, beat: Beat, stack: Any,
+                                                               registry: AgentRegistry) -> None:
+    beat("gpu-1")
+    task_id = api("POST", "/api/models/ollama/llama3.2/pull", **ADMIN)[1]["data"]["id"]
+    registry.leave("gpu-1")  # it stopped (or its heartbeats ran out) before taking the command
+    table = stack.resources["Table"]
+    swept = sweep(TaskStore(table), {Lane.AGENT: table}, grace_seconds=60, now=ids.now() + timedelta(seconds=120))
+    assert task_id in swept.agent_lost and task_id not in swept.requeued
+    task = api("GET", f"/api/tasks/{task_id}", user="admin-1")[1]["data"]
+    assert task["status"] == "failed" and task["error"]["code"] == "AGENT_LOST"

@@ -28,6 +28,7 @@ config = settings.load(ApiSettings)
 @cache
 def task_service() -> TaskService:
     from spoonfeeder.data.task_store import TaskStore
+    from spoonfeeder.models.tasks import Provider
     from spoonfeeder.tasks.routing import Lane
     from spoonfeeder.tasks.service import TaskService
 
@@ -37,7 +38,9 @@ def task_service() -> TaskService:
                       Lane.AGENT: config.table_name},
         max_prompt_bytes=config.max_prompt_bytes,
         user_default_model=lambda owner, provider: provider_settings().default_model(owner, provider),
-        check_model=lambda provider, model: agent_service().check_model(provider, model),
+        # Only Ollama tasks read the agents' registry (and import what that needs).
+        check_model=lambda provider, model: (agent_service().check_model(provider, model)
+                                             if provider == Provider.OLLAMA else None),
     )
 
 

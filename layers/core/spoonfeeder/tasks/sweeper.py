@@ -4,7 +4,9 @@
   between, or a message is lost, nothing would run the task: a task still queued (or retrying past its
   backoff) a grace period after its last change is sent again. Each re-send doubles the wait before the
   next one (`due_at`), so a long queue backlog is not flooded with duplicates.
-- A model operation waits in its agent's inbox rather than on a queue: it is put there again the same way.
+- A model operation waits in its agent's inbox rather than on a queue: it is put there again the same way,
+  unless that agent is no longer live (its heartbeats stopped): then the task fails AGENT_LOST, since no other
+  agent may run it.
 - A worker that dies mid-run leaves its task `running`. Its message comes back within the worker's lease
   and takes the run over; should that message be gone too, the sweeper sends a new one once the lease is
   over and marks the task `retrying`. Each lost run counts (`lost_runs`); at the budget the task fails
@@ -21,16 +23,18 @@ from datetime import datetime, timedelta
 from aws_lambda_powertools import Logger
 
 from spoonfeeder import ids
+from spoonfeeder.data.agents import AgentRegistry
 from spoonfeeder.data.task_store import TaskStore
 from spoonfeeder.models.events import EventType
 from spoonfeeder.models.tasks import Task, TaskStatus
-from spoonfeeder.tasks import dispatch
+from spoonfeeder.tasks import dispatch, routing
 from spoonfeeder.tasks.lease import fail_worker_lost, out_of_lost_runs
 from spoonfeeder.tasks.state import transition
 
 logger = Logger(child=True)
 
 WAITING = frozenset({TaskStatus.PENDING, TaskStatus.QUEUED, TaskStatus.RETRYING})
+AGENT_LOST = "AGENT_LOST"
 
 
 @dataclass
@@ -38,6 +42,7 @@ class Swept:
     requeued: list[str] = field(default_factory=list)  # waiting tasks sent again
     recovered: list[str] = field(default_factory=list)  # runs whose worker was lost, sent again
     worker_lost: list[str] = field(default_factory=list)  # runs lost too often: failed WORKER_LOST
+    agent_lost: list[str] = field(default_factory=list)  # model operations whose agent is gone: failed AGENT_LOST
 
 
 def sweep(
@@ -53,7 +58,10 @@ def sweep(
         if task is None:
             continue
         if task.status in WAITING and (task.due_at or task.updated_at) < cutoff:
-            if _send(destinations, task) and _resent(store, task, moment, grace_seconds):
+            if _agent_gone(destinations, task):
+                if _fail_agent_lost(store, task, now_iso):
+                    swept.agent_lost.append(task_id)
+            elif _send(destinations, task) and _resent(store, task, moment, grace_seconds):
                 swept.requeued.append(task_id)
         elif _lost(task, now_iso):
             if out_of_lost_runs(task, max_lost_runs):
@@ -89,6 +97,24 @@ def _recovered(store: TaskStore, task: Task, now_iso: str) -> bool:
                         guard=lambda t: _lost(t, now_iso) and t.attempt == task.attempt)
     data = {"attempt": task.attempt, "reason": "the worker running it was lost", "by": "sweeper"}
     return store.record(task.id, EventType.RETRYING, data, change=change, current=task) is not None
+
+
+def _agent_gone(destinations: dispatch.Destinations, task: Task) -> bool:
+    """A model operation whose agent no longer beats (checked only when it is due to be sent again)."""
+    if routing.lane_for(task.type, task.provider) is not routing.Lane.AGENT:
+        return False
+    return AgentRegistry(destinations[routing.Lane.AGENT]).get(str(task.metadata.get("agent_id"))) is None
+
+
+def _fail_agent_lost(store: TaskStore, task: Task, now_iso: str) -> bool:
+    error = {"code": AGENT_LOST, "retryable": False,
+             "message": f"GPU agent {task.metadata.get('agent_id')} stopped before running this model operation"}
+    change = transition(TaskStatus.FAILED, now_iso=now_iso, updates={"error": error, "completed_at": now_iso},
+                        guard=lambda t: t.status is task.status and t.attempt == task.attempt)
+    failed = store.record(task.id, EventType.FAILED, {"error": error, "by": "sweeper"}, change=change, current=task)
+    if failed:
+        logger.warning("model operation failed: its agent is gone", extra={"task_id": task.id})
+    return failed is not None
 
 
 def _lost(task: Task, now_iso: str) -> bool:
