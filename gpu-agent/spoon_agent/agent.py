@@ -61,7 +61,7 @@ class Agent:
         providers = OllamaProviders(settings.ollama_url, settings.provider_timeout_seconds, self.models,
                                     simulated=settings.ollama_simulated, auto_pull=settings.agent_auto_pull)
         self.runner = TextTaskRunner(self.store, settings, providers, Lane.GPU, self.queue_url,
-                                     model_operations=operations)
+                                     model_operations=operations, run_metadata={"agent_id": self.id})
         self.heartbeat = Heartbeat(self.store, lambda handles, seconds: queues.keep_hidden(self.queue_url, handles,
                                                                                            seconds),
                                    lease_seconds=settings.lease_seconds, every_seconds=settings.heartbeat_seconds)

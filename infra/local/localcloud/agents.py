@@ -34,8 +34,11 @@ def agent_credentials(stack: Any, endpoint_url: str, region: str, session_name: 
     """Credentials of the agent's role (STS AssumeRole with the caller's keys, as an operator's agent assumes it),
     for a test or a tool that acts as the agent under the local cloud's IAM enforcement: `.env()` gives them."""
     return RoleCredentials(endpoint_url, region, agent_role_arn(stack), session_name)
-#: Variables of the parent's environment an agent must not inherit: its AWS identity is its role's alone.
-_NOT_INHERITED = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE")
+
+
+#: What an agent inherits of the local cloud's environment: nothing else (no provider keys, no AWS identity but its
+#: role's).
+INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV", "POWERTOOLS_LOG_LEVEL")
 #: The local agents' grace period on SIGTERM, and how long the local cloud waits for them beyond it.
 AGENT_GRACE_SECONDS = 5
 STOP_GRACE_SECONDS = AGENT_GRACE_SECONDS + 10.0
@@ -67,24 +70,28 @@ class AgentFleet:
             f"[default]\nregion = {self.region}\n"
             f"credential_process = {sys.executable} -m localcloud.agent_credentials {source}\n", encoding="utf-8")
 
-    def env(self, agent_id: str, **overrides: str) -> dict[str, str]:
+    def settings(self) -> dict[str, str]:
+        """An agent's own variables (spoon-agent's settings and its AWS configuration), but its AGENT_ID: what a
+        tool or a test needs to start one more agent (stack.json's `agent_env`). No secret is among them."""
         resources = self.stack.resources
         functions_env: dict[str, str] = {}
         for spec in self.stack.functions.values():  # the run settings the workers get (lease, retries …)
             functions_env.update(spec.env)
-        env = {k: v for k, v in os.environ.items() if k not in _NOT_INHERITED}
-        env.update({k: v for k, v in functions_env.items()
-                    if k in ("TABLE_NAME", "BUCKET_NAME", "STAGE", "MAX_RECEIVE_COUNT", "RETRY_BASE_SECONDS",
-                             "LEASE_SECONDS", "HEARTBEAT_SECONDS", "MAX_LOST_RUNS")})
+        env = {k: v for k, v in functions_env.items()
+               if k in ("TABLE_NAME", "BUCKET_NAME", "STAGE", "MAX_RECEIVE_COUNT", "RETRY_BASE_SECONDS",
+                        "LEASE_SECONDS", "HEARTBEAT_SECONDS", "MAX_LOST_RUNS")}
         env.update({
             "AWS_CONFIG_FILE": str(self.aws_config), "AWS_SHARED_CREDENTIALS_FILE": str(self.aws_config) + ".none",
             "AWS_ENDPOINT_URL": self.endpoint_url, "AWS_REGION": self.region, "AWS_DEFAULT_REGION": self.region,
             "GPU_TASKS_QUEUE_URL": str(resources["GpuTasksQueue"]), "OLLAMA_URL": self.ollama_url,
-            "OLLAMA_SIMULATED": "true" if self.simulated else "false", "AGENT_ID": agent_id,
+            "OLLAMA_SIMULATED": "true" if self.simulated else "false",
             "METRICS_PORT": "0", "AGENT_GRACE_SECONDS": str(AGENT_GRACE_SECONDS),
             "POWERTOOLS_SERVICE_NAME": "spoon-agent"})
-        env.update(overrides)
         return env
+
+    def env(self, agent_id: str, **overrides: str) -> dict[str, str]:
+        inherited = {k: v for k, v in os.environ.items() if k in INHERITED}
+        return {**inherited, **self.settings(), "AGENT_ID": agent_id, **overrides}
 
     def start(self, count: int) -> list[dict[str, Any]]:
         started = []

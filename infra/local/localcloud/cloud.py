@@ -288,7 +288,7 @@ class LocalCloud:
                            simulated=s.ollama_url is None, metrics_port=s.agent_metrics_port)
         self._stack.callback(fleet.stop)
         return {"agents": fleet.start(s.agents), "ollama_url": ollama_url, "ollama_simulated": s.ollama_url is None,
-                "agent_aws_config": str(fleet.aws_config)}
+                "agent_env": fleet.settings()}
 
     async def stop(self) -> None:
         await self._stack.aclose()

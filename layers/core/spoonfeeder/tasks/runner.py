@@ -109,6 +109,8 @@ class TextTaskRunner:
     lane: routing.Lane
     queue_url: str
     model_operations: ModelOperations | None = None  # the GPU agent's; a Lambda worker runs no model_op task
+    # Written into the metadata of every task this runner starts (a GPU agent's id: where the task runs).
+    run_metadata: dict[str, Any] = field(default_factory=dict)
     fallbacks: Fallbacks = field(init=False)
 
     def __post_init__(self) -> None:
@@ -187,7 +189,7 @@ class TextTaskRunner:
 
     def _start(self, task: Task, attempt: int, creds: Credentials) -> Run | None:
         now = ids.now()
-        metadata = dict(task.metadata)
+        metadata = {**task.metadata, **self.run_metadata}
         if creds.simulated:
             logger.warning("SIMULATED provider answers this task (local cloud offline mode)",
                            extra={"task_id": task.id, "provider": str(task.provider)})
