@@ -22,6 +22,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from pydantic import ValidationError
 from spoonfeeder import ids
+from spoonfeeder.catalog.ollama_names import same
 from spoonfeeder.data import queues
 from spoonfeeder.data.agents import AgentInbox, AgentRegistry, InboxCommand
 from spoonfeeder.data.task_store import TaskStore
@@ -55,11 +56,12 @@ class Agent:
         self.metrics = AgentMetrics()
         self.models = OllamaModels(settings.ollama_url, timeout=settings.provider_timeout_seconds)
         self.inbox = AgentInbox(settings.table_name)
-        self.inventory = Inventory(settings, self.models, AgentRegistry(settings.table_name), self.in_flight,
-                                   self.metrics)
+        self.registry = AgentRegistry(settings.table_name)
+        self.inventory = Inventory(settings, self.models, self.registry, self.in_flight, self.metrics)
         operations = OllamaModelOperations(self.models, self.id, self.metrics, changed=self.inventory.beat)
         providers = OllamaProviders(settings.ollama_url, settings.provider_timeout_seconds, self.models,
-                                    simulated=settings.ollama_simulated, auto_pull=settings.agent_auto_pull)
+                                    simulated=settings.ollama_simulated, auto_pull=settings.agent_auto_pull,
+                                    others_with=self._others_with)
         self.runner = TextTaskRunner(self.store, settings, providers, Lane.GPU, self.queue_url,
                                      model_operations=operations, run_metadata={"agent_id": self.id})
         self.heartbeat = Heartbeat(self.store, lambda handles, seconds: queues.keep_hidden(self.queue_url, handles,
@@ -124,6 +126,12 @@ class Agent:
                               change=change)
         except Exception:  # its lease ends all the same, and the next delivery takes the run over
             logger.exception("could not hand the task back", extra={"task_id": task.id})
+
+    def _others_with(self, model: str) -> bool:
+        """Another live agent has `model` installed (read from the registry: only for a model this one lacks)."""
+        return any(agent["agent_id"] != self.id and any(same(model, m.get("name", "")) for m in
+                                                         agent.get("models", {}).get("installed", []))
+                   for agent in self.registry.live())
 
     # ------------------------------------------------------------------ the shared queue
     def _receive_tasks(self) -> None:

@@ -21,13 +21,20 @@ OPERATIONS = ("pull", "load", "unload", "delete")
 @dataclass(frozen=True)
 class OllamaProviders:
     """The runner's provider source on an agent: every task goes to this host's Ollama (no keys). With
-    `auto_pull` (AGENT_AUTO_PULL), a model the host does not have yet is pulled before the task runs."""
+    `auto_pull` (AGENT_AUTO_PULL), a model the host does not have yet is pulled before the task runs; without
+    it, a task for such a model is handed back while another live agent has the model (`others_with`)."""
 
     url: str
     timeout: float
     models: OllamaModels
     simulated: bool = False
     auto_pull: bool = False
+    others_with: Callable[[str], bool] = lambda model: False
+
+    def runs_elsewhere(self, task: Task) -> bool:
+        if task.type is TaskType.MODEL_OP or self.auto_pull or self.models.has(task.model):
+            return False
+        return self.others_with(task.model)
 
     def credentials(self, task: Task) -> Credentials:
         return Credentials(api_key="", base_url=self.url, simulated=self.simulated)

@@ -261,3 +261,18 @@ def _metrics(port: int) -> str | None:
         return httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=1).text
     except httpx.HTTPError:
         return None
+
+
+def test_a_task_goes_to_the_agent_that_has_its_model(api: Any, start_agent: Callable[..., RunningAgent]) -> None:
+    with (FakeOllama(models=(MODEL,), chunk_size=8) as has_it,
+          FakeOllama(models=("qwen2.5:0.5b",), chunk_size=8) as lacks_it):
+        holder, other = start_agent(has_it), start_agent(lacks_it)
+        wait_for(lambda: agent_report(api, holder.id) and agent_report(api, other.id))
+        me = user()
+        created = [create(api, me, type="text", provider="ollama", model="llama3.2", prompt=f"job {n}")
+                   for n in range(6)]
+        for task in created:
+            done = finished(api, me, task["id"])
+            assert done["status"] == "succeeded", done
+            assert done["metadata"]["agent_id"] == holder.id
+        assert not [sent for sent in lacks_it.requests if sent["path"] in ("/api/generate", "/api/chat")]

@@ -40,6 +40,7 @@ from spoonfeeder.tasks.state import can_start, is_takeover, lease_held, transiti
 logger = Logger(child=True)
 
 ERROR_MESSAGE_MAX_CHARS = 1000  # provider messages can be long; the item and its events stay small
+HAND_BACK_SECONDS = 1  # a task handed back for another worker: hidden that long, so another one receives it
 
 
 class RetryLater(Exception):
@@ -62,6 +63,10 @@ class ProviderSource(Protocol):
 
     def text_provider(self, task: Task, creds: Credentials) -> TextProvider: ...
 
+    def runs_elsewhere(self, task: Task) -> bool:
+        """True when another worker should run this task (a GPU agent without the model, while another has it)."""
+        ...
+
 
 @dataclass(frozen=True)
 class CloudProviders:
@@ -74,6 +79,9 @@ class CloudProviders:
 
     def text_provider(self, task: Task, creds: Credentials) -> TextProvider:
         return registry.text_provider(task.provider, creds, timeout=self.settings.provider_timeout_seconds)
+
+    def runs_elsewhere(self, task: Task) -> bool:
+        return False
 
 
 #: Records an event of the run (type, data); False once the run is no longer this worker's (cancelled, taken over).
@@ -138,6 +146,10 @@ class TextTaskRunner:
         if is_takeover(task) and out_of_lost_runs(task, self.settings.max_lost_runs):
             fail_worker_lost(self.store, task, max_lost_runs=self.settings.max_lost_runs, by="worker")
             return "failed"
+        if self.providers.runs_elsewhere(task):
+            logger.info("another worker can run this task; handed back", extra={"task_id": task.id})
+            delivery.postpone(HAND_BACK_SECONDS)
+            raise RetryLater("RUNS_ELSEWHERE")
         try:
             creds = self.providers.credentials(task)
         except ProviderError as err:
