@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from spoonfeeder import web
 from spoonfeeder.models.catalog import Capability, ModelInfo
 from spoonfeeder.models.envelope import Envelope, Page
-from spoonfeeder.models.tasks import Provider
+from spoonfeeder.models.kinds import Provider
 
 from routers.deps import model_directory
 

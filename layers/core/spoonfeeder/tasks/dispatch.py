@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 from spoonfeeder.data import queues
 from spoonfeeder.models.messages import TaskMessage
-from spoonfeeder.models.tasks import Task
+from spoonfeeder.models.task_record import Task
 from spoonfeeder.tasks import routing
 
 
