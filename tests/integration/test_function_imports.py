@@ -15,18 +15,30 @@ import pytest
 SDKS = ("openai", "anthropic", "google.genai")
 PROBE = (
     "import json, sys; sys.path.insert(0, sys.argv[1]); import app; "
-    f"print(json.dumps([m for m in {SDKS!r} if m in sys.modules]))"
+    "print(json.dumps([m for m in sys.argv[2:] if m in sys.modules]))"
 )
 
 
-@pytest.mark.parametrize("function", ["ApiFunction", "WsFunction", "EventsFunction", "LlmWorkerFunction",
-                                      "DeadLettersFunction"])
-def test_handler_import_pulls_in_no_provider_sdk(stack: Any, function: str) -> None:
+def loaded_by_import(stack: Any, function: str, modules: tuple[str, ...]) -> list[str]:
+    """Which of `modules` a fresh process of `function` has loaded after `import app`."""
     spec = stack.functions[function]
-    env = {**os.environ, **spec.env}
-    result = subprocess.run([sys.executable, "-c", PROBE, str(spec.code_dir)], env=env, capture_output=True,
-                            text=True, timeout=60, check=True)
-    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+    result = subprocess.run([sys.executable, "-c", PROBE, str(spec.code_dir), *modules],
+                            env={**os.environ, **spec.env}, capture_output=True, text=True, timeout=60, check=True)
+    return list(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+@pytest.mark.parametrize("function", ["ApiFunction", "WsFunction", "EventsFunction", "LlmWorkerFunction",
+                                      "DeadLettersFunction", "SweeperFunction"])
+def test_handler_import_pulls_in_no_provider_sdk(stack: Any, function: str) -> None:
+    assert loaded_by_import(stack, function, SDKS) == []
+
+
+@pytest.mark.parametrize("function", ["LlmWorkerFunction", "EventsFunction", "DeadLettersFunction",
+                                      "SweeperFunction"])
+def test_worker_side_handlers_import_no_pydantic(stack: Any, function: str) -> None:
+    """pydantic's import is a third of these functions' cold start: their task, event and message records are
+    plain dataclasses (docs/benchmarks.md, cold start). The API keeps pydantic for its contract."""
+    assert loaded_by_import(stack, function, ("pydantic", "pydantic_core")) == []
 
 
 ROUTE_PROBE = """\

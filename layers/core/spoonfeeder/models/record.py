@@ -87,7 +87,10 @@ def _convert(value: Any, kind: Any, where: str) -> Any:
             return value
         if not isinstance(value, dict):
             raise _refuse(where, "an object", value)
-        return kind.from_dict(value)
+        try:
+            return kind.from_dict(value)
+        except RecordError as exc:
+            raise RecordError(f"{where}: {exc}") from None
     if isinstance(kind, type) and issubclass(kind, Enum):
         try:
             return kind(value)
