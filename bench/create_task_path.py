@@ -94,7 +94,7 @@ def s(value: str) -> dict[str, str]:
 
 
 def task_item(task_id: str, created: str, owner: str) -> dict[str, Any]:
-    """The item TaskStore writes for BODY: Task.model_dump's attributes (Nones dropped) plus the keys."""
+    """The item TaskStore writes for BODY: Task.to_dict's attributes (Nones dropped) plus the keys."""
     snapshot = {"type": s("text"), "provider": s("openai"), "model": s("gpt-4o-mini"), "options": {"M": {}},
                 "messages": {"L": [{"M": {"role": s("user"), "content": s(BODY["prompt"])}}]}}
     size = len(json.dumps({"type": "text", "provider": "openai", "model": "gpt-4o-mini",

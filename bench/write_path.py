@@ -18,6 +18,7 @@ Run: .venv/bin/python bench/write_path.py [--deltas 100] [--delta-chars 60] [--p
 from __future__ import annotations
 
 import argparse
+import copy
 import math
 import os
 from collections import Counter
@@ -31,7 +32,9 @@ from spoonfeeder.data.items import from_item, to_item
 from spoonfeeder.data.sizes import item_bytes
 from spoonfeeder.data.task_store import TaskStore, event_sk, task_key
 from spoonfeeder.models.events import EventType
-from spoonfeeder.models.tasks import Task, TaskStatus, TaskSummary
+from spoonfeeder.models.kinds import TaskStatus
+from spoonfeeder.models.task_record import Task
+from spoonfeeder.models.tasks import TaskSummary
 from spoonfeeder.tasks.state import transition
 
 REGION = "us-east-1"
@@ -110,9 +113,9 @@ def stream(store: TaskStore, admin: Any, task: Task, *, old: bool, deltas: int, 
         nonlocal held, table_bytes, index, wcu
         before = admin.get_item(TableName=store.table, Key=task_key(task.id), ConsistentRead=True)["Item"]
         if old:
-            current = Task.model_validate(from_item(store.ddb.get_item(
+            current = Task.from_dict(from_item(store.ddb.get_item(
                 TableName=store.table, Key=task_key(task.id), ConsistentRead=True)["Item"]))
-            updated = change(current.model_copy(deep=True))
+            updated = change(copy.deepcopy(current))
             updated.seq, updated.updated_at = current.seq + 1, ids.now_iso()
             event = store.new_event(updated, event_type, data)
             store.ddb.transact_write_items(TransactItems=[

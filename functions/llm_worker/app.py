@@ -11,11 +11,10 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import ValidationError
 from spoonfeeder import batch, settings, snapstart
 from spoonfeeder.data import queues
 from spoonfeeder.data.task_store import TaskStore
-from spoonfeeder.models.messages import TaskMessage
+from spoonfeeder.models.messages import InvalidMessage, TaskMessage
 from spoonfeeder.providers import credentials, registry
 from spoonfeeder.settings import WorkerSettings
 from spoonfeeder.tasks.lease import Heartbeat
@@ -38,8 +37,8 @@ def handle(record: batch.Record, heartbeat: Heartbeat, remaining_seconds: Callab
         heartbeat.release(message_id, lambda: queues.delay_redelivery(queue_url, record["receiptHandle"], seconds))
 
     try:
-        message = TaskMessage.model_validate_json(record["body"])
-    except ValidationError:
+        message = TaskMessage.from_json(record["body"])
+    except InvalidMessage:
         # No attempt can ever read it: let it come straight back until SQS moves it to the dead-letter queue.
         logger.error("unreadable task message", extra={"message_id": message_id})
         postpone(0)

@@ -20,15 +20,15 @@ from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from pydantic import ValidationError
 from spoonfeeder import ids
 from spoonfeeder.catalog.ollama_names import same
 from spoonfeeder.data import queues
 from spoonfeeder.data.agents import AgentInbox, AgentRegistry, InboxCommand
 from spoonfeeder.data.task_store import TaskStore
 from spoonfeeder.models.events import EventType
-from spoonfeeder.models.messages import TaskMessage
-from spoonfeeder.models.tasks import Task, TaskStatus
+from spoonfeeder.models.kinds import TaskStatus
+from spoonfeeder.models.messages import InvalidMessage, TaskMessage
+from spoonfeeder.models.task_record import Task
 from spoonfeeder.tasks.dead_letters import fail_exhausted
 from spoonfeeder.tasks.lease import Heartbeat
 from spoonfeeder.tasks.routing import Lane
@@ -166,8 +166,8 @@ class Agent:
 
         try:
             try:
-                body = TaskMessage.model_validate_json(message["Body"])
-            except ValidationError:
+                body = TaskMessage.from_json(message["Body"])
+            except InvalidMessage:
                 logger.error("unreadable task message", extra={"message_id": message_id})
                 postpone(0)  # back until SQS moves it to the dead-letter queue
                 return

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from spoonfeeder.models.events import EventType
-from spoonfeeder.models.tasks import Task, TaskType
+from spoonfeeder.models.kinds import TaskType
+from spoonfeeder.models.task_record import Task
 from spoonfeeder.providers.base import Credentials, ErrorCode, ProviderError, TextProvider
 from spoonfeeder.tasks.deltas import TaskNoLongerRunning
 from spoonfeeder.tasks.runner import RecordEvent

@@ -11,7 +11,7 @@ from typing import Any
 import boto3
 import pytest
 from spoonfeeder.data.task_store import TaskStore
-from spoonfeeder.models.tasks import TaskStatus
+from spoonfeeder.models.kinds import TaskStatus
 
 from tests.conftest import LambdaContext
 
@@ -197,8 +197,8 @@ def test_a_delivery_under_another_workers_live_lease_waits_for_it(
     visible = sqs.receive_message(QueueUrl=queues["LlmTasksQueue"], MaxNumberOfMessages=10).get("Messages", [])
     assert all(task_id not in m["Body"] for m in visible)  # hidden until the lease ends
     # The other worker is gone: its lease ends (here: is moved into the past) and the message runs the task.
-    store.record(task_id, "task:progress", {}, change=lambda t: t.model_copy(
-        update={"lease_until": ids.iso(ids.now() - timedelta(seconds=1))}))
+    store.record(task_id, "task:progress", {}, change=lambda t: dataclasses.replace(
+        t, lease_until=ids.iso(ids.now() - timedelta(seconds=1))))
     task = run_until_settled(functions, queues, task_id, api, timeout=40)  # the same message, not acknowledged
     assert task["status"] == "succeeded" and task["lost_runs"] == 1 and openai_fake.chat_calls == 1
 

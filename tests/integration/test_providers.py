@@ -13,7 +13,7 @@ from localcloud.fakes.anthropic_server import FakeAnthropic
 from localcloud.fakes.base import FAULT_KINDS, FakeServer
 from localcloud.fakes.gemini_server import FakeGemini
 from localcloud.fakes.openai_server import FakeOpenAI
-from spoonfeeder.models.tasks import Provider
+from spoonfeeder.models.kinds import Provider
 from spoonfeeder.providers import registry
 from spoonfeeder.providers.base import RETRYABLE, Credentials, ErrorCode, ProviderError, TextProvider, TextRequest
 

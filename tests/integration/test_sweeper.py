@@ -10,7 +10,8 @@ import boto3
 from spoonfeeder import ids
 from spoonfeeder.data.task_store import TaskStore
 from spoonfeeder.models.events import EventType
-from spoonfeeder.models.tasks import Task, TaskStatus
+from spoonfeeder.models.kinds import TaskStatus
+from spoonfeeder.models.task_record import Task
 from spoonfeeder.tasks.routing import Lane
 from spoonfeeder.tasks.state import transition
 from spoonfeeder.tasks.sweeper import sweep

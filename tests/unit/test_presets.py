@@ -8,10 +8,11 @@ from hypothesis import strategies as st
 from spoonfeeder.data.profiles import profile_item
 from spoonfeeder.data.sizes import item_bytes
 from spoonfeeder.errors import ValidationFailed
-from spoonfeeder.models.profiles import MAX_FALLBACKS, MAX_TEMPLATE_BYTES, Profile, ProviderModel
-from spoonfeeder.models.tasks import Task, TaskStatus
+from spoonfeeder.models.kinds import Provider, TaskStatus
+from spoonfeeder.models.profiles import MAX_FALLBACKS, MAX_TEMPLATE_BYTES, Profile
+from spoonfeeder.models.task_record import Task
 from spoonfeeder.presets.template import check_variables, placeholders, render
-from spoonfeeder.tasks.fallback import chain_of
+from spoonfeeder.tasks.fallback import Pair, chain_of
 
 
 def test_placeholders_are_named_once_in_order_and_double_braces_are_literal() -> None:
@@ -50,9 +51,9 @@ def test_a_chain_is_the_requests_pair_then_its_fallbacks() -> None:
                 created_at="x", updated_at="x",
                 request_snapshot={"provider": "openai", "model": "a", "fallbacks": [{"provider": "openai",
                                                                                       "model": "b"}]})
-    assert chain_of(task) == [ProviderModel(provider="openai", model="a"), ProviderModel(provider="openai", model="b")]
+    assert chain_of(task) == [Pair(Provider.OPENAI, "a"), Pair(Provider.OPENAI, "b")]
     task.request_snapshot = {"provider": "openai", "model": "a"}
-    assert chain_of(task) == [ProviderModel(provider="openai", model="a")]
+    assert chain_of(task) == [Pair(Provider.OPENAI, "a")]
 
 
 def test_the_largest_preset_item_stays_far_below_dynamodbs_limit() -> None:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 from spoonfeeder.errors import Forbidden, Unprocessable
-from spoonfeeder.models.tasks import Provider, TaskType
+from spoonfeeder.models.kinds import Provider, TaskType
 from spoonfeeder.tasks.routing import Lane, ensure_runnable, lane_for
 
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 from itertools import pairwise
 
 import pytest
-from spoonfeeder.models.tasks import Provider, Task, TaskStatus, TaskType
+from spoonfeeder.models.kinds import Provider, TaskStatus, TaskType
+from spoonfeeder.models.task_record import Task
 from spoonfeeder.tasks.state import ALLOWED, can_move, can_start, is_takeover, lease_held, transition
 
 S = TaskStatus

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from spoonfeeder.data.task_store import TaskStore
-from spoonfeeder.models.tasks import Task, TaskResult, TaskStatus
+from spoonfeeder.models.kinds import TaskStatus
+from spoonfeeder.models.task_record import Task, TaskResult
 
 NOW = "2026-11-22T10:00:00.000Z"
 
@@ -20,7 +23,7 @@ def names(update: dict) -> set[str]:
 
 def test_a_delta_writes_only_the_counter_and_the_time() -> None:
     held = running()
-    after = held.model_copy(update={"seq": 8, "updated_at": "2026-11-22T10:00:01.000Z"})
+    after = replace(held, seq=8, updated_at="2026-11-22T10:00:01.000Z")
     update = TaskStore("t")._update(held, after)
     assert update["UpdateExpression"] == "SET #seq = :seq, #updated_at = :updated_at"
     assert update["ConditionExpression"] == "#seq = :was_seq AND #status = :was_status AND #attempt = :was_attempt"
@@ -31,9 +34,8 @@ def test_a_delta_writes_only_the_counter_and_the_time() -> None:
 
 def test_completion_sets_what_changed_and_leaves_the_sweepers_index() -> None:
     held = running()
-    after = held.model_copy(update={"seq": 8, "updated_at": NOW, "status": TaskStatus.SUCCEEDED,
-                                    "completed_at": NOW, "lease_until": None, "lease_owner": None,
-                                    "result": TaskResult(text="hi", chars=2, bytes=2)})
+    after = replace(held, seq=8, updated_at=NOW, status=TaskStatus.SUCCEEDED, completed_at=NOW, lease_until=None,
+                    lease_owner=None, result=TaskResult(text="hi", chars=2, bytes=2))
     expression = TaskStore("t")._update(held, after)["UpdateExpression"]
     sets, removes = expression.removeprefix("SET ").split(" REMOVE ")
     assert sorted(part.split(" = ")[0] for part in sets.split(", ")) == [

@@ -16,7 +16,8 @@ from spoonfeeder.errors import ValidationFailed
 from spoonfeeder.models.agents import LoadCommand, ModelCommand, OllamaModelStatus
 from spoonfeeder.models.catalog import Capability, ModelInfo
 from spoonfeeder.models.envelope import Envelope, Page
-from spoonfeeder.models.tasks import Provider, TaskView
+from spoonfeeder.models.kinds import Provider
+from spoonfeeder.models.tasks import TaskView
 
 from routers.deps import agent_service, model_directory
 

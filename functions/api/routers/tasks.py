@@ -11,7 +11,8 @@ from pydantic import BaseModel, ConfigDict
 from spoonfeeder import ids, web
 from spoonfeeder.models.envelope import Envelope, Page
 from spoonfeeder.models.events import Event
-from spoonfeeder.models.tasks import Provider, TaskCreate, TaskFilters, TaskStatus, TaskSummary, TaskType, TaskView
+from spoonfeeder.models.kinds import Provider, TaskStatus, TaskType
+from spoonfeeder.models.tasks import TaskCreate, TaskFilters, TaskSummary, TaskView
 
 from routers.deps import task_service
 from routers.quota import ticket

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from spoonfeeder.catalog.ollama_names import canonical, same
 from spoonfeeder.models.agents import AgentView, InstalledOn, LoadedOn, OllamaPlacement
 from spoonfeeder.models.catalog import Capability, ModelInfo, TemperatureRange
-from spoonfeeder.models.tasks import Provider
+from spoonfeeder.models.kinds import Provider
 
 logger = Logger(child=True)
 

@@ -16,7 +16,8 @@ from spoonfeeder.data.agents import AgentRegistry
 from spoonfeeder.errors import NotFound, Unprocessable
 from spoonfeeder.models.agents import AgentView, OllamaModelStatus
 from spoonfeeder.models.catalog import ModelInfo
-from spoonfeeder.models.tasks import Provider, Task, TaskStatus, TaskType
+from spoonfeeder.models.kinds import Provider, TaskStatus, TaskType
+from spoonfeeder.models.task_record import Task
 from spoonfeeder.tasks.service import TaskService
 
 

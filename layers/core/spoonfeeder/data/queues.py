@@ -17,7 +17,7 @@ MAX_DELAY_SECONDS = 900  # SQS's ceiling for DelaySeconds
 
 def send_task(queue_url: str, message: TaskMessage, *, delay_seconds: int = 0) -> str:
     """Send a task message, delivered no sooner than `delay_seconds` from now (at most 15 minutes)."""
-    sent = client("sqs").send_message(QueueUrl=queue_url, MessageBody=message.model_dump_json(),
+    sent = client("sqs").send_message(QueueUrl=queue_url, MessageBody=message.to_json(),
                                       DelaySeconds=max(0, min(int(delay_seconds), MAX_DELAY_SECONDS)))
     return str(sent["MessageId"])
 

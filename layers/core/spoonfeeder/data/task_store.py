@@ -13,11 +13,12 @@ partition keys so no partition holds every live task.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from spoonfeeder import ids
 from spoonfeeder.data import storage
@@ -25,7 +26,10 @@ from spoonfeeder.data.aws import client
 from spoonfeeder.data.counters import ConditionalCount, count_in
 from spoonfeeder.data.items import from_item, to_item, to_value
 from spoonfeeder.models.events import Event, task_topic
-from spoonfeeder.models.tasks import Task, TaskFilters, TaskSummary
+from spoonfeeder.models.task_record import Task
+
+if TYPE_CHECKING:  # the API's filter model: only the API lists tasks
+    from spoonfeeder.models.tasks import TaskFilters
 
 TASK_SK = "TASK"
 EVENT_PREFIX = "EVENT#"
@@ -98,7 +102,7 @@ class TaskStore:
 
     # ------------------------------------------------------------------ items
     def _task_item(self, task: Task) -> dict[str, Any]:
-        values = task.model_dump(mode="json")
+        values = task.to_dict()
         if task.request_s3_key:
             values.pop("request_snapshot")
         values.update(
@@ -118,7 +122,7 @@ class TaskStore:
         return f"{task.due_at or task.updated_at}#{task.id}"
 
     def _event_item(self, task: Task, event: Event) -> dict[str, Any]:
-        values = event.model_dump(mode="json")
+        values = event.to_dict()
         values.update(pk=f"TASK#{task.id}", sk=event_sk(event.seq), entity="event", owner=task.owner)
         if event.type == "task:delta":
             values["ttl"] = _epoch_in(DELTA_TTL_SECONDS)
@@ -138,7 +142,7 @@ class TaskStore:
         item = got.get("Item")
         if not item:
             return None
-        task = Task.model_validate(from_item(item))
+        task = Task.from_dict(from_item(item))
         if task.request_s3_key and task.request_snapshot is None and self.bucket:
             task.request_snapshot = storage.get_json(self.bucket, task.request_s3_key)
         return task
@@ -156,15 +160,14 @@ class TaskStore:
             Limit=limit + 1,
             ConsistentRead=True,
         )
-        rows = [from_item(i) for i in got["Items"]]
-        fields = Event.model_fields.keys()
-        events = [Event.model_validate({k: r.get(k) for k in fields}) for r in rows[:limit]]
-        return events, len(rows) > limit
+        events = [Event.from_dict(from_item(i)) for i in got["Items"][:limit]]
+        return events, len(got["Items"]) > limit
 
     def list_owned(
         self, owner: str, filters: TaskFilters, *, limit: int, start_key: dict[str, Any] | None
-    ) -> tuple[list[TaskSummary], dict[str, Any] | None]:
-        """The owner's tasks, newest first (gsi1's projected fields); the page and the key to continue after it."""
+    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """The owner's tasks, newest first, as gsi1 projects them (the API's TaskSummary fields, plain values);
+        the page and the key to continue after it."""
         key_cond = "gsi1pk = :o"
         values: dict[str, Any] = {":o": {"S": f"OWNER#{owner}"}}
         if filters.created_from and filters.created_to:
@@ -203,7 +206,7 @@ class TaskStore:
             exclusive_start = page.get("LastEvaluatedKey")
             if not exclusive_start:
                 break
-        tasks = [TaskSummary.model_validate(from_item(i)) for i in found[:limit]]
+        tasks = [from_item(i) for i in found[:limit]]
         if len(found) <= limit:
             return tasks, None
         last = found[limit - 1]
@@ -322,7 +325,7 @@ class TaskStore:
                 held = self.get(task_id)
                 if held is None:
                     return None
-            updated = change(held.model_copy(deep=True))
+            updated = change(copy.deepcopy(held))
             if updated is None:
                 return None
             updated.seq = held.seq + 1
@@ -342,7 +345,7 @@ class TaskStore:
 
     def _update(self, held: Task, updated: Task) -> dict[str, Any]:
         """The UpdateItem of `held` → `updated`: only the attributes that differ, plus seq and updated_at."""
-        before, after = held.model_dump(mode="json"), updated.model_dump(mode="json")
+        before, after = held.to_dict(), updated.to_dict()
         sets = {"seq": after["seq"], "updated_at": after["updated_at"]}
         removes: list[str] = []
         for name, value in after.items():

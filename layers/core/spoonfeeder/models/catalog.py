@@ -12,7 +12,7 @@ from typing import Any, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from spoonfeeder.models.agents import OllamaPlacement
-from spoonfeeder.models.tasks import Provider
+from spoonfeeder.models.kinds import Provider
 
 _STRICT = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, Field
+from spoonfeeder.models.record import Record
 
 
 class EventType(StrEnum):
@@ -22,14 +23,16 @@ class EventType(StrEnum):
     MODEL_PULL = "model:pull"
 
 
-class Event(BaseModel):
+# A plain record (no pydantic, for the workers and the stream); the API documents it as the `Event` schema.
+@dataclass(kw_only=True)
+class Event(Record):
     id: str
     topic: str
     type: str
     seq: int
     task_id: str | None = None
     at: str
-    data: dict[str, Any] = Field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
 
 
 def task_topic(task_id: str) -> str:

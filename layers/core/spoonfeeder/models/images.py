@@ -1,27 +1,16 @@
-"""Image tasks: the parameters a request may give, what each known model accepts, and the outputs of a run."""
+"""Image tasks: what each known model accepts. (The parameters a request may give are the API's
+`models/tasks.ImageOptions`; the outputs of a run are `models/task_record.TaskOutput`.)"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+if TYPE_CHECKING:
+    from spoonfeeder.models.tasks import ImageOptions
 
 DEFAULT_IMAGE_MODEL = "gpt-image-1"
 MAX_IMAGES = 10  # OpenAI's own bound on `n`, for every model that takes more than one
-
-
-class ImageOptions(BaseModel):
-    """The `image` block of an image task. Which values a model takes is checked against IMAGE_MODELS."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    size: str | None = Field(default=None, pattern=r"^(auto|[1-9][0-9]{1,4}x[1-9][0-9]{1,4})$",
-                             examples=["1024x1024"], description="`WIDTHxHEIGHT`, or `auto` (gpt-image-1)")
-    quality: str | None = Field(default=None, max_length=20, examples=["high"])
-    n: int | None = Field(default=None, ge=1, le=MAX_IMAGES, description="How many images (dall-e-3: 1)")
-    background: str | None = Field(default=None, max_length=20, examples=["transparent"],
-                                   description="gpt-image-1 only: transparent, opaque or auto")
 
 
 @dataclass(frozen=True)
@@ -71,18 +60,6 @@ def image_problems(model: str, options: ImageOptions) -> list[str]:
     if options.n is not None and options.n > rules.max_n:
         problems.append(f"{model} makes at most {rules.max_n} image(s) per request, not {options.n}")
     return problems
-
-
-class TaskOutput(BaseModel):
-    """One stored output of a task (an image): in S3 at `key`, downloaded through
-    GET /api/tasks/{id}/outputs/{index}."""
-
-    index: int
-    key: str
-    content_type: str
-    bytes: int = Field(description="Size of the stored object")
-    width: int | None = None
-    height: int | None = None
 
 
 def image_snapshot(options: ImageOptions | None) -> dict[str, Any]:

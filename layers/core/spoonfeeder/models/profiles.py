@@ -6,7 +6,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_serializer
 
-from spoonfeeder.models.tasks import Provider, TaskType, TextOptions
+from spoonfeeder.models.kinds import Provider, TaskType
+from spoonfeeder.models.tasks import TextOptions
 
 MAX_TEMPLATE_BYTES = 32 * 1024  # UTF-8 bytes, so a preset item stays far below DynamoDB's 400 KB
 MAX_FALLBACKS = 5

@@ -1,4 +1,4 @@
-"""What a task may ask of one provider only (`provider_options`), and which neutral options a provider lacks.
+"""What a task may ask of one provider only (`provider_options`): one model per provider.
 
 Every provider has its own model, so an option reaches a provider only when it is known to it, in range:
 nothing is passed through blindly (unknown fields are refused with 400 when the task is created).
@@ -98,9 +98,7 @@ class OllamaOptions(_Options):
         default=None, description="Thinking models: think first (true, or an effort level)")
 
 
-# Keyed by provider name (models/tasks.Provider is a str enum, so its members find these).
+# Keyed by provider name (models/kinds.Provider is a str enum, so its members find these). The neutral options a
+# provider lacks are models/kinds.UNSUPPORTED (the workers read it too, without pydantic).
 OPTIONS_OF: dict[str, type[_Options]] = {"openai": OpenAIOptions, "anthropic": AnthropicOptions,
                                          "gemini": GeminiOptions, "ollama": OllamaOptions}
-#: Neutral options a provider has no way to honour: refused rather than silently dropped. (Anthropic's Messages
-#: API, version 2026-10-21, takes no sampling parameters.)
-UNSUPPORTED: dict[str, frozenset[str]] = {"anthropic": frozenset({"seed", "temperature", "top_p"})}

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
-from spoonfeeder.models.tasks import Provider
+from spoonfeeder.models.kinds import Provider
 
 
 class KeyedProvider(StrEnum):

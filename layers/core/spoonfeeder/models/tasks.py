@@ -1,60 +1,25 @@
-"""The task: one unit of generation, as stored and as shown."""
+"""The API's contract for tasks: what a create takes (TaskCreate) and how a task is shown (TaskView,
+TaskSummary). The task as stored, and the parts a view shows (TaskResult, TaskError), are plain records in
+`models/task_record.py`, which the workers use without pydantic."""
 
 from __future__ import annotations
 
 import json
-from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
 
 from spoonfeeder.ids import ULID_PATTERN
-from spoonfeeder.models.images import DEFAULT_IMAGE_MODEL, ImageOptions, TaskOutput, image_problems
+from spoonfeeder.models.images import DEFAULT_IMAGE_MODEL, MAX_IMAGES, image_problems
+from spoonfeeder.models.kinds import UNSUPPORTED, Provider, TaskStatus, TaskType
 from spoonfeeder.models.provider_options import (
     OPTIONS_OF,
-    UNSUPPORTED,
     AnthropicOptions,
     GeminiOptions,
     OllamaOptions,
     OpenAIOptions,
 )
-
-
-class TaskType(StrEnum):
-    TEXT = "text"
-    CHAT = "chat"
-    IMAGE = "image"
-    VIDEO = "video"
-    AUDIO = "audio"
-    MODEL_OP = "model_op"
-    SUMMARIZE = "summarize"
-    PIPELINE_NODE = "pipeline_node"
-
-
-class Provider(StrEnum):
-    OPENAI = "openai"
-    ANTHROPIC = "anthropic"
-    GEMINI = "gemini"
-    OLLAMA = "ollama"
-    COMFYUI = "comfyui"
-
-
-class TaskStatus(StrEnum):
-    PENDING = "pending"
-    QUEUED = "queued"
-    RUNNING = "running"
-    RETRYING = "retrying"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-    @property
-    def terminal(self) -> bool:
-        return self in TERMINAL
-
-
-TERMINAL = frozenset({TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.CANCELLED})
-
+from spoonfeeder.models.task_record import Task, TaskError, TaskResult
 
 #: Bounds of a response format's JSON schema (its JSON text): a schema describes an answer, it is not one.
 RESPONSE_SCHEMA_MAX_BYTES = 16 * 1024
@@ -101,6 +66,19 @@ class JsonSchemaFormat(BaseModel):
 ResponseFormat = Annotated[JsonObjectFormat | JsonSchemaFormat, Field(discriminator="type")]
 
 
+class ImageOptions(BaseModel):
+    """The `image` block of an image task. Which values a model takes is checked against IMAGE_MODELS."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    size: str | None = Field(default=None, pattern=r"^(auto|[1-9][0-9]{1,4}x[1-9][0-9]{1,4})$",
+                             examples=["1024x1024"], description="`WIDTHxHEIGHT`, or `auto` (gpt-image-1)")
+    quality: str | None = Field(default=None, max_length=20, examples=["high"])
+    n: int | None = Field(default=None, ge=1, le=MAX_IMAGES, description="How many images (dall-e-3: 1)")
+    background: str | None = Field(default=None, max_length=20, examples=["transparent"],
+                                   description="gpt-image-1 only: transparent, opaque or auto")
+
+
 class ChatMessage(BaseModel):
     """One turn of a chat task's history."""
 
@@ -110,8 +88,8 @@ class ChatMessage(BaseModel):
     content: str = Field(min_length=1)
 
 
-# defer_build on the models only the API uses: their validators are built when the API first uses them, and
-# never in the workers, which import this module for Task (see docs/benchmarks.md, cold start).
+# defer_build: each model's validator is built when the API first uses it, not when a router imports this module
+# (see docs/benchmarks.md, cold start).
 class TextOptions(BaseModel):
     """Generation options for text tasks; ranges follow the providers' own limits."""
 
@@ -228,78 +206,6 @@ def _options_for(provider: Provider, given: BaseModel) -> BaseModel:
         raise ValueError(f"provider_options for {provider}: {problems}") from None
 
 
-class TaskError(BaseModel):
-    code: str
-    message: str
-    retryable: bool = False
-    details: dict[str, Any] | None = Field(
-        default=None, description="The provider's own words and HTTP status (provider_message, provider_status).")
-
-
-class Usage(BaseModel):
-    """Tokens of one run, under the same names for every provider."""
-
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    total_tokens: int | None = None
-
-
-class TaskResult(BaseModel):
-    text: str | None = None
-    text_s3_key: str | None = Field(default=None, description="Set instead of text when the text is large.")
-    chars: int = 0
-    bytes: int = Field(default=0, description="Size of the text in UTF-8 bytes.")
-    usage: Usage | None = None
-    cost_usd: float | None = Field(
-        default=None, description="Estimated from the model catalog's list prices and the usage (USD, 6 decimals); "
-                                  "null when the model has no known price")
-    finish_reason: str | None = None
-    outputs: list[TaskOutput] | None = Field(
-        default=None, description="Stored outputs (images), each downloaded at GET /api/tasks/{id}/outputs/{index}")
-    revised_prompt: str | None = Field(default=None, description="The prompt as the provider rewrote it (dall-e-3)")
-    provider: Provider | None = Field(default=None, description="The provider that produced the result.")
-    model: str | None = Field(default=None, description="The model that produced it (a fallback's, maybe).")
-    op: str | None = Field(default=None, description="A model operation's kind: pull, load, unload or delete.")
-    agent_id: str | None = Field(default=None, description="The GPU agent that ran the model operation.")
-    detail: dict[str, Any] | None = Field(default=None, description="What Ollama answered to the model operation.")
-
-
-class Task(BaseModel):
-    """A task as stored (one table item); `seq` is the per-task event counter, `lease_until` a run lease.
-
-    The request is stored once, in `request_snapshot`; when its JSON is large it lives in S3 at
-    `request_s3_key` instead, and the item keeps only the key and its size (`request_bytes`).
-    """
-
-    model_config = ConfigDict(validate_assignment=True)
-
-    id: str
-    owner: str
-    type: TaskType
-    provider: Provider
-    model: str
-    name: str | None = None
-    status: TaskStatus
-    request_snapshot: dict[str, Any] | None = None
-    request_s3_key: str | None = None
-    request_bytes: int = 0
-    attempt: int = 1
-    seq: int = 0
-    result: TaskResult | None = None
-    error: TaskError | None = None
-    metadata: dict[str, Any] = Field(default_factory=dict)
-    created_at: str
-    updated_at: str
-    started_at: str | None = None
-    completed_at: str | None = None
-    # When the sweeper should look again if nothing happens (a retry's backoff end, a re-send's grace end).
-    due_at: str | None = None
-    resends: int = 0
-    lease_until: str | None = None
-    lease_owner: str | None = None
-    lost_runs: int = 0
-
-
 class TaskSummary(BaseModel):
     """A task as GET /api/tasks lists it: only what the owner index (gsi1) projects, no request or result."""
 
@@ -345,8 +251,10 @@ class TaskView(BaseModel):
 
     @classmethod
     def of(cls, task: Task) -> TaskView:
-        data = task.model_dump(exclude={"owner", "seq", "lease_until", "lease_owner", "request_s3_key",
-                                        "request_bytes", "due_at", "resends"})
+        data = task.to_dict()
+        for hidden in ("owner", "seq", "lease_until", "lease_owner", "request_s3_key", "request_bytes", "due_at",
+                       "resends"):
+            del data[hidden]
         snapshot = task.request_snapshot or {}
         messages = snapshot.get("messages") or []
         given: dict[str, Any] = {"system": snapshot["system"]} if snapshot.get("system") else {}

@@ -6,7 +6,7 @@ is `stop_sequences`. Structured output: a `json_schema` response format is Anthr
 (the answer is constrained to the schema). Anthropic has no plain "any JSON object" mode, so `json_object` adds an
 instruction to the system prompt: the model is asked, not constrained, and the docs say so. The current Messages API
 has no sampling parameters: `temperature`, `top_p` and `seed` are refused when the task is created
-(models/provider_options.UNSUPPORTED).
+(models/kinds.UNSUPPORTED).
 """
 
 from __future__ import annotations

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
+from spoonfeeder.models.kinds import UNSUPPORTED
+
 
 @dataclass(frozen=True)
 class Credentials:
@@ -48,8 +50,6 @@ class TextRequest:
         options = dict(snapshot.get("options") or {})
         provider_options = snapshot.get("provider_options") or {}
         if provider is not None and provider != snapshot.get("provider", provider):
-            from spoonfeeder.models.provider_options import UNSUPPORTED
-
             options = {k: v for k, v in options.items() if k not in UNSUPPORTED.get(provider, frozenset())}
             provider_options = {}
         return cls(model=model or snapshot["model"], messages=messages, system=system, options=options,

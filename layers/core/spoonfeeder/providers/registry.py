@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-from spoonfeeder.models.tasks import Provider
+from spoonfeeder.models.kinds import Provider
 from spoonfeeder.providers.base import Credentials, TextProvider
 
 #: Each cloud provider's adapter (module, class) and the SDK module that adapter imports when first used.

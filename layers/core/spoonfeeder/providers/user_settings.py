@@ -15,6 +15,7 @@ from spoonfeeder import ids
 from spoonfeeder.data.kms import KeyCipher
 from spoonfeeder.data.provider_settings import ProviderSettingsStore
 from spoonfeeder.errors import Conflict, NotFound, Unprocessable
+from spoonfeeder.models.kinds import Provider
 from spoonfeeder.models.provider_setting_api import ProviderSettingUpdate, ProviderSettingView
 from spoonfeeder.models.provider_settings import (
     ERROR_MESSAGE_MAX_CHARS,
@@ -24,7 +25,6 @@ from spoonfeeder.models.provider_settings import (
     keyed,
     masked,
 )
-from spoonfeeder.models.tasks import Provider
 from spoonfeeder.providers import endpoints, registry
 from spoonfeeder.providers.base import ProviderError
 from spoonfeeder.providers.credentials import CredentialResolver, key_context

@@ -18,7 +18,7 @@ logger = Logger(child=True)
 def event_from_image(image: dict[str, Any]) -> tuple[Event, str]:
     """The event and its owner, from a stream record's NewImage."""
     row = from_item(image)
-    return Event.model_validate({k: row.get(k) for k in Event.model_fields}), str(row["owner"])
+    return Event.from_dict(row), str(row["owner"])
 
 
 class FanOut:
@@ -36,7 +36,7 @@ class FanOut:
     def push(self, event: Event, owner: str) -> int:
         """Send `event` to its watchers; returns how many connections got it."""
         targets = dict.fromkeys(self._watchers(event.topic) + self._watchers(owner_topic(owner)))
-        message = event_message(event.model_dump(mode="json"))
+        message = event_message(event.to_dict())
         sent = 0
         for connection_id in targets:
             if connection_id in self._gone:

@@ -88,7 +88,7 @@ class Session:
         while more:
             events, more = self.tasks.events(task_id, after_seq=after, limit=REPLAY_PAGE)
             for event in events:
-                if not self._send(event_message(event.model_dump(mode="json"))):
+                if not self._send(event_message(event.to_dict())):
                     return
                 after, count = event.seq, count + 1
         self._send({"type": "resumed", "topic": message.topic, "after_seq": message.after_seq,

@@ -10,14 +10,12 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from pydantic import ValidationError
-
 from spoonfeeder import ids
 from spoonfeeder.data.dead_letters import DeadLetter, DeadLetterArchive
 from spoonfeeder.data.task_store import TaskStore
 from spoonfeeder.models.events import EventType
-from spoonfeeder.models.messages import TaskMessage
-from spoonfeeder.models.tasks import TaskStatus
+from spoonfeeder.models.kinds import TaskStatus
+from spoonfeeder.models.messages import InvalidMessage, TaskMessage
 from spoonfeeder.tasks.state import lease_held, transition
 
 
@@ -30,8 +28,8 @@ class Outcome:
 
 def handle(store: TaskStore, archive: DeadLetterArchive, letter: DeadLetter) -> Outcome:
     try:
-        message: TaskMessage | None = TaskMessage.model_validate_json(letter.body)
-    except ValidationError:
+        message: TaskMessage | None = TaskMessage.from_json(letter.body)
+    except InvalidMessage:
         message = None
     kept = archive.keep(dataclasses.replace(letter, task_id=message.task_id if message else None))
     if message is None:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from spoonfeeder.data import queues
 from spoonfeeder.data.agents import AgentInbox, InboxCommand
 from spoonfeeder.models.messages import TaskMessage
-from spoonfeeder.models.tasks import Task
+from spoonfeeder.models.task_record import Task
 from spoonfeeder.tasks import routing
 
 #: Where each lane's tasks go: the queue URL of an SQS lane; for Lane.AGENT, the table that holds the agents'

@@ -27,8 +27,8 @@ from spoonfeeder import ids
 from spoonfeeder.data.cooldowns import Cooldowns
 from spoonfeeder.data.task_store import TaskStore
 from spoonfeeder.models.events import EventType
-from spoonfeeder.models.profiles import ProviderModel
-from spoonfeeder.models.tasks import Task, TaskStatus
+from spoonfeeder.models.kinds import Provider, TaskStatus
+from spoonfeeder.models.task_record import Task
 from spoonfeeder.providers.base import ProviderError
 from spoonfeeder.tasks import dispatch, routing
 from spoonfeeder.tasks.lease import lease_end
@@ -41,20 +41,36 @@ COOLDOWN = "COOLDOWN"  # the reason of a move that skips or waits out a cooled-d
 PROVIDER_FAILURES = frozenset({"RATE_LIMITED", "PROVIDER_UNAVAILABLE", "TIMEOUT"})
 
 
-def chain_of(task: Task) -> list[ProviderModel]:
+@dataclass(frozen=True)
+class Pair:
+    """One provider/model pair of a task's chain (a preset's fallbacks were validated when it was saved, as
+    models/profiles.ProviderModel)."""
+
+    provider: Provider
+    model: str
+
+    @classmethod
+    def of(cls, provider: str, model: str) -> Pair:
+        return cls(Provider(provider), model)
+
+    def to_dict(self) -> dict[str, str]:
+        return {"provider": str(self.provider), "model": self.model}
+
+
+def chain_of(task: Task) -> list[Pair]:
     snapshot = task.request_snapshot or {}
-    first = ProviderModel(provider=snapshot.get("provider", task.provider), model=snapshot.get("model", task.model))
-    return [first, *(ProviderModel.model_validate(pair) for pair in snapshot.get("fallbacks", []))]
+    first = Pair.of(snapshot.get("provider", task.provider), snapshot.get("model", task.model))
+    return [first, *(Pair.of(pair["provider"], pair["model"]) for pair in snapshot.get("fallbacks", []))]
 
 
-def _position(task: Task, chain: list[ProviderModel]) -> int:
-    here = ProviderModel(provider=task.provider, model=task.model)
+def _position(task: Task, chain: list[Pair]) -> int:
+    here = Pair(task.provider, task.model)
     return chain.index(here) if here in chain else 0
 
 
 @dataclass(frozen=True)
 class Target:
-    pair: ProviderModel
+    pair: Pair
     delay: int  # seconds before the new attempt may start (a cooldown's rest, and one more: whole seconds)
 
 
@@ -95,13 +111,13 @@ class Fallbacks:
         return self._move(task, target, reason=err.code, error=error, guard=guard)
 
     # ------------------------------------------------------------------ helpers
-    def _first_available(self, chain: list[ProviderModel], start: int) -> Target | None:
+    def _first_available(self, chain: list[Pair], start: int) -> Target | None:
         for pair in chain[start:]:
             if not self.cooldowns.remaining(pair.provider, pair.model):
                 return Target(pair, 0)
         return None
 
-    def _soonest(self, chain: list[ProviderModel], start: int) -> Target:
+    def _soonest(self, chain: list[Pair], start: int) -> Target:
         """Every pair from `start` on is cooled down: the next one, once its cooldown ends."""
         pair = chain[start]
         return Target(pair, self.cooldowns.remaining(pair.provider, pair.model) + 1)
@@ -110,7 +126,7 @@ class Fallbacks:
               guard: Callable[[Task], bool]) -> Task | None:
         attempt = task.attempt + 1
         came_from = {"provider": str(task.provider), "model": task.model}
-        data = {"from": came_from, "to": target.pair.model_dump(mode="json"), "reason": reason,
+        data = {"from": came_from, "to": target.pair.to_dict(), "reason": reason,
                 "attempt": attempt, "retry_in_seconds": target.delay}
         updates = {"provider": target.pair.provider, "model": target.pair.model, "attempt": attempt,
                    "error": error, "lease_until": None, "lease_owner": None, "lost_runs": 0, "resends": 0,

@@ -13,7 +13,7 @@ from typing import Any
 
 from spoonfeeder import image_format
 from spoonfeeder.data import storage
-from spoonfeeder.models.tasks import Task
+from spoonfeeder.models.task_record import Task
 from spoonfeeder.providers.base import Credentials
 from spoonfeeder.providers.openai_images import ImageRequest, OpenAIImages
 from spoonfeeder.tasks.deltas import TaskNoLongerRunning

@@ -20,7 +20,8 @@ from aws_lambda_powertools import Logger
 from spoonfeeder import ids
 from spoonfeeder.data.task_store import TaskStore
 from spoonfeeder.models.events import EventType
-from spoonfeeder.models.tasks import Task, TaskStatus
+from spoonfeeder.models.kinds import TaskStatus
+from spoonfeeder.models.task_record import Task
 from spoonfeeder.tasks.state import transition
 
 logger = Logger(child=True)

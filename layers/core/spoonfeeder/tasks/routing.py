@@ -6,7 +6,7 @@ from enum import StrEnum
 
 from spoonfeeder.errors import Forbidden, Unprocessable
 from spoonfeeder.models.images import DEFAULT_IMAGE_MODEL
-from spoonfeeder.models.tasks import Provider, TaskType
+from spoonfeeder.models.kinds import Provider, TaskType
 
 
 class Lane(StrEnum):

@@ -25,8 +25,9 @@ from spoonfeeder.data import storage
 from spoonfeeder.data.cooldowns import CooldownPolicy, Cooldowns
 from spoonfeeder.data.task_store import TaskStore
 from spoonfeeder.models.events import EventType
+from spoonfeeder.models.kinds import TaskStatus, TaskType
 from spoonfeeder.models.messages import TaskMessage
-from spoonfeeder.models.tasks import Task, TaskStatus, TaskType
+from spoonfeeder.models.task_record import Task
 from spoonfeeder.providers import credentials, registry
 from spoonfeeder.providers.base import Credentials, ProviderError, TextProvider, TextRequest, TextResult
 from spoonfeeder.settings import RunSettings, WorkerSettings

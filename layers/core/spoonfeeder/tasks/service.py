@@ -18,8 +18,9 @@ from spoonfeeder.data.profiles import ProfileStore
 from spoonfeeder.data.task_store import IdempotencyClaim, IdempotencyKeyTaken, TaskStore
 from spoonfeeder.errors import Conflict, NotFound, PayloadTooLarge, ServiceUnavailable, Unprocessable
 from spoonfeeder.models.events import Event, EventType
-from spoonfeeder.models.images import TaskOutput
-from spoonfeeder.models.tasks import Task, TaskCreate, TaskFilters, TaskStatus, TaskSummary, TaskView
+from spoonfeeder.models.kinds import TaskStatus
+from spoonfeeder.models.task_record import Task, TaskOutput
+from spoonfeeder.models.tasks import TaskCreate, TaskFilters, TaskSummary, TaskView
 from spoonfeeder.presets.apply import apply_preset
 from spoonfeeder.ratelimit import Ticket, over_quota
 from spoonfeeder.tasks import cursor, dispatch, routing
@@ -144,9 +145,9 @@ class TaskService:
     def list(
         self, owner: str, filters: TaskFilters, *, limit: int, after: str | None,
     ) -> tuple[list[TaskSummary], str | None]:
-        tasks, last_key = self.store.list_owned(owner, filters, limit=limit,
-                                                start_key=cursor.decode(after, owner=owner))
-        return tasks, cursor.encode(last_key)
+        rows, last_key = self.store.list_owned(owner, filters, limit=limit,
+                                               start_key=cursor.decode(after, owner=owner))
+        return [TaskSummary.model_validate(row) for row in rows], cursor.encode(last_key)
 
     def output(self, owner: str, task_id: str, index: int) -> TaskOutput:
         """One stored output of the owner's finished task; NotFound while the task has none at `index`."""

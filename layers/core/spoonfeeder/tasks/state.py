@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from spoonfeeder.models.events import EventType
-from spoonfeeder.models.tasks import Task, TaskStatus
+from spoonfeeder.models.kinds import TaskStatus
+from spoonfeeder.models.task_record import Task
 
 S = TaskStatus
 

@@ -26,7 +26,8 @@ from spoonfeeder import ids
 from spoonfeeder.data.agents import AgentRegistry
 from spoonfeeder.data.task_store import TaskStore
 from spoonfeeder.models.events import EventType
-from spoonfeeder.models.tasks import Task, TaskStatus
+from spoonfeeder.models.kinds import TaskStatus
+from spoonfeeder.models.task_record import Task
 from spoonfeeder.tasks import dispatch, routing
 from spoonfeeder.tasks.lease import fail_worker_lost, out_of_lost_runs
 from spoonfeeder.tasks.state import transition

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from spoonfeeder.catalog.money import to_micros
-from spoonfeeder.models.tasks import TERMINAL
+from spoonfeeder.models.kinds import TERMINAL
 from spoonfeeder.models.usage import TaskUsage
 
 _FINISHED = frozenset(str(s) for s in TERMINAL)
