@@ -34,9 +34,14 @@ def delay_redelivery(queue_url: str, receipt_handle: str, seconds: int) -> None:
 
 def keep_hidden(queue_url: str, receipt_handles: Sequence[str], seconds: int) -> None:
     """Hide received messages for `seconds` more (the worker's heartbeat). One call per message: with one
-    message per invocation a batch call saves nothing, and it needs the same grant."""
+    message per invocation a batch call saves nothing, and it needs the same grant. A handle that is no longer
+    valid (the message came back and another consumer received it) is skipped: the others are still kept."""
+    sqs = client("sqs")
     for handle in receipt_handles:
-        delay_redelivery(queue_url, handle, seconds)
+        try:
+            delay_redelivery(queue_url, handle, seconds)
+        except sqs.exceptions.ReceiptHandleIsInvalid:
+            continue
 
 
 def receive(queue_url: str, *, max_messages: int, wait_seconds: int, visibility_seconds: int) -> list[dict]:

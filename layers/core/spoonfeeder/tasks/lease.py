@@ -103,15 +103,20 @@ class Heartbeat:
 
     def beat(self) -> None:
         with self._lock:
+            # A missed beat is not fatal: the next one may succeed before the lease ends. Each part apart, so one
+            # failing call does not cost the others their renewal.
             try:
                 if self._held:
                     self._hide(list(self._held.values()), self.lease_seconds)
-                for key, (task_id, owner, attempt) in list(self._runs.items()):
+            except Exception:
+                logger.exception("heartbeat: keeping the messages hidden failed")
+            for key, (task_id, owner, attempt) in list(self._runs.items()):
+                try:
                     if not self._store.renew_lease(task_id, lease_owner=owner, attempt=attempt,
                                                    until=lease_end(self.lease_seconds)):
                         del self._runs[key]  # cancelled or taken over: the run notices at its next write
-            except Exception:  # a missed beat is not fatal: the next one may succeed before the lease ends
-                logger.exception("heartbeat failed")
+                except Exception:
+                    logger.exception("heartbeat: renewing a lease failed", extra={"task_id": task_id})
 
     def _loop(self) -> None:
         while not self._stop.wait(self._every):

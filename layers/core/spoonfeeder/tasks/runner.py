@@ -31,7 +31,7 @@ from spoonfeeder.models.task_record import Task
 from spoonfeeder.providers import credentials, registry
 from spoonfeeder.providers.base import Credentials, ProviderError, TextProvider, TextRequest, TextResult
 from spoonfeeder.settings import RunSettings, WorkerSettings
-from spoonfeeder.tasks import routing
+from spoonfeeder.tasks import dispatch, routing
 from spoonfeeder.tasks.deltas import DeltaCoalescer, TaskNoLongerRunning
 from spoonfeeder.tasks.fallback import Fallbacks
 from spoonfeeder.tasks.lease import fail_worker_lost, lease_end, out_of_lost_runs
@@ -41,7 +41,7 @@ from spoonfeeder.tasks.state import can_start, is_takeover, lease_held, transiti
 logger = Logger(child=True)
 
 ERROR_MESSAGE_MAX_CHARS = 1000  # provider messages can be long; the item and its events stay small
-HAND_BACK_SECONDS = 1  # a task handed back for another worker: hidden that long, so another one receives it
+HAND_BACK_SECONDS = 1  # a task handed back for another worker: its new message waits that long
 
 
 class RetryLater(Exception):
@@ -148,9 +148,11 @@ class TextTaskRunner:
             fail_worker_lost(self.store, task, max_lost_runs=self.settings.max_lost_runs, by="worker")
             return "failed"
         if self.providers.runs_elsewhere(task):
+            # A new message rather than this one made visible again: handing back must not spend the deliveries
+            # that dead-letter a message. This one is then done with.
+            dispatch.send({self.lane: self.queue_url}, task, delay_seconds=HAND_BACK_SECONDS)
             logger.info("another worker can run this task; handed back", extra={"task_id": task.id})
-            delivery.postpone(HAND_BACK_SECONDS)
-            raise RetryLater("RUNS_ELSEWHERE")
+            return "handed_back"
         try:
             creds = self.providers.credentials(task)
         except ProviderError as err:
