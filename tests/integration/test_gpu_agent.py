@@ -239,10 +239,32 @@ def test_an_agent_that_stops_beating_drops_out_of_the_list_and_health(
     wait_for(lambda: agent_report(api, agent.id))
     status, listed, _ = api("GET", "/api/agents", user=user())
     assert status == 200 and agent.id in [a["agent_id"] for a in listed["data"]]
+    counted = live_in_health(api)
     agent.agent.inventory.stop(leave=False)  # beats stop as if the host died; the item stays until its TTL
     wait_for(lambda: agent_report(api, agent.id) is None, timeout=10)
     status, listed, _ = api("GET", "/api/agents", user=user())
     assert agent.id not in [a["agent_id"] for a in listed["data"]]
+    assert live_in_health(api) == counted - 1
+
+
+def live_in_health(api: Any) -> int:
+    status, health, _ = api("GET", "/api/health", user=None)
+    assert status in (200, 503), health
+    data = health.get("data") or health["error"]["details"]
+    return int(data["gpu_agents"])
+
+
+def test_a_command_reaches_the_agent_it_names_and_no_other(
+        api: Any, start_agent: Callable[..., RunningAgent]) -> None:
+    with FakeOllama(models=(MODEL,)) as first_ollama, FakeOllama(models=(MODEL,)) as second_ollama:
+        first, second = start_agent(first_ollama), start_agent(second_ollama)
+        wait_for(lambda: agent_report(api, first.id) and agent_report(api, second.id))
+        admin = user()
+        status, body, _ = api("POST", "/api/models/ollama/qwen2.5:0.5b/pull", user=admin, groups=ADMIN,
+                              body={"agent_id": second.id})
+        assert status == 202, body
+        assert finished(api, admin, body["data"]["id"])["status"] == "succeeded"
+        assert "qwen2.5:0.5b" in second_ollama.installed and "qwen2.5:0.5b" not in first_ollama.installed
 
 
 def test_metrics_are_served_in_prometheus_format(ollama: FakeOllama, start_agent: Callable[..., RunningAgent]) -> None:
