@@ -69,7 +69,7 @@ def test_an_alarm_for_every_dead_letter_queue_and_function_reaches_the_encrypted
     queues = of_type(tpl, "AWS::SQS::Queue")
     dead_letter_queues = {q["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
                           for q in queues.values() if "RedrivePolicy" in q["Properties"]}
-    assert len(dead_letter_queues) == 4
+    assert len(dead_letter_queues) == 3  # llm-tasks, gpu-tasks, batch-files
 
     def watched(namespace: str, metric: str | None = None) -> set[str]:
         found = set()
@@ -139,6 +139,6 @@ def test_alarms_exist_for_the_dead_letter_queues(stack: Any) -> None:
     watched = {d["Value"] for a in alarms if a["Namespace"] == "AWS/SQS" for d in a["Dimensions"]}
     names = {url.rsplit("/", 1)[1] for logical_id, url in stack.resources.items()
              if logical_id.endswith("DeadLetterQueue")}
-    assert len(names) == 4 and names <= watched
+    assert len(names) == 3 and names <= watched
     topic = stack.resources["AlarmTopic"]
     assert all(a["AlarmActions"] == [topic] for a in alarms if a["AlarmName"].endswith("Alarm"))
