@@ -12,6 +12,7 @@ import time
 import uuid
 from typing import Any
 
+import boto3
 import pytest
 
 SDKS = ("openai", "anthropic", "google.genai", "ollama")  # ollama: the GPU agent's alone
@@ -178,5 +179,11 @@ def test_dead_letters_events_and_the_sweeper_do_their_work_without_pydantic(
 
     # The sweeper: a queued task whose message is gone is sent again.
     waiting = queued_task(TaskStore(os.environ["TABLE_NAME"]), age_seconds=600)
-    swept = run_fresh(stack, "SweeperFunction", {})
-    assert waiting.id in swept["answer"]["requeued"] and swept["pydantic"] is False
+    try:
+        swept = run_fresh(stack, "SweeperFunction", {})
+        assert waiting.id in swept["answer"]["requeued"] and swept["pydantic"] is False
+    finally:
+        # The sweep re-sent every due task of the shared table (other tests' queued ones too), some with a
+        # delay: none of those messages may turn up in a later test's queue. Purging removes delayed ones too.
+        for name in ("LlmTasksQueue", "GpuTasksQueue"):
+            boto3.client("sqs").purge_queue(QueueUrl=str(stack.resources[name]))
