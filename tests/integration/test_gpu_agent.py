@@ -136,8 +136,13 @@ def test_text_and_chat_tasks_stream_deltas_and_complete_with_usage(
         assert usage["total_tokens"] == usage["input_tokens"] + usage["output_tokens"]
         kinds = [e["type"] for e in events_of(api, me, created["id"])]
         assert kinds.count("task:completed") == 1 and "task:delta" in kinds
-        deltas = "".join(e["data"]["text"] for e in events_of(api, me, created["id"]) if e["type"] == "task:delta")
+        recorded = events_of(api, me, created["id"])
+        deltas = "".join(e["data"]["text"] for e in recorded if e["type"] == "task:delta")
         assert deltas == "The GPU answers in small pieces."
+        # The stream's last delta is written with the completion (one transaction: the same moment).
+        last_delta, completed = recorded[-2], recorded[-1]
+        assert (last_delta["type"], completed["type"]) == ("task:delta", "task:completed")
+        assert last_delta["at"] == completed["at"] and completed["seq"] == last_delta["seq"] + 1
     paths = [sent["path"] for sent in ollama.requests]
     assert "/api/chat" in paths and "/api/generate" in paths
     # Another user sees neither task.

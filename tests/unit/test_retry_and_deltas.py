@@ -52,3 +52,17 @@ def test_a_delta_never_exceeds_its_byte_cap_and_never_splits_a_character() -> No
     coalescer.flush()
     assert "".join(written) == "漢字" * 4 + "ab"
     assert [len(t.encode()) for t in written] == [9, 9, 6, 2]
+
+
+def test_take_hands_over_the_buffer_as_delta_data_continuing_the_indexes() -> None:
+    written: list[tuple[int, str]] = []
+    coalescer = DeltaCoalescer(lambda text, i: written.append((i, text)) is None, interval=60, max_bytes=4)
+    coalescer.add("ab")
+    coalescer.add("cd")  # 4 bytes: written at once as delta 0
+    coalescer.add("efghij")  # 6 bytes: written at once, in pieces of at most 4 bytes
+    coalescer.add("kl")  # below the size and the interval: buffered
+    taken = coalescer.take()
+    assert "".join(text for _, text in written) + "".join(str(d["text"]) for d in taken) == "abcdefghijkl"
+    assert [d["text"] for d in taken] == ["kl"]
+    assert [i for i, _ in written] + [d["index"] for d in taken] == list(range(len(written) + len(taken)))
+    assert coalescer.take() == []  # nothing left, and nothing written by taking

@@ -310,8 +310,11 @@ class TaskStore:
         *,
         change: Callable[[Task], Task | None],
         current: Task | None = None,
+        before: Sequence[tuple[str, dict[str, Any]]] = (),
     ) -> tuple[Task, Event] | None:
         """Apply `change` to the task and record `event_type`, atomically; returns the new task and event.
+        Events `before` (type, data) are recorded in the same transaction, ahead of it (the last deltas of a
+        stream with its completion: one write instead of two).
 
         `change` gets a copy of the task and returns the new task, or None when the change does not apply to
         the task as it now is (wrong status, other attempt …); then nothing is written and None is returned.
@@ -328,14 +331,16 @@ class TaskStore:
             updated = change(copy.deepcopy(held))
             if updated is None:
                 return None
-            updated.seq = held.seq + 1
+            updated.seq = held.seq + 1 + len(before)
             updated.updated_at = ids.now_iso()
+            events = [self.new_event(updated, kind, values, seq=held.seq + 1 + n)
+                      for n, (kind, values) in enumerate(before)]
             event = self.new_event(updated, event_type, data)
             try:
                 self.ddb.transact_write_items(TransactItems=[
                     {"Update": self._update(held, updated)},
-                    {"Put": {"TableName": self.table, "Item": self._event_item(updated, event),
-                             "ConditionExpression": "attribute_not_exists(pk)"}},
+                    *({"Put": {"TableName": self.table, "Item": self._event_item(updated, recorded),
+                               "ConditionExpression": "attribute_not_exists(pk)"}} for recorded in (*events, event)),
                 ])
             except self.ddb.exceptions.TransactionCanceledException:
                 held = None  # someone else wrote: read again and decide again

@@ -51,6 +51,18 @@ class DeltaCoalescer:
         if self._buffered_bytes >= self._max_bytes or self._clock() - self._last >= self._interval:
             self.flush()
 
+    def take(self) -> list[dict[str, object]]:
+        """What is buffered, as the data of the delta events still to record, and the buffer emptied: the
+        caller records them with its own next write (the run's completion), instead of a write of their own."""
+        text = "".join(self._buffer)
+        self._buffer.clear()
+        self._buffered_bytes = 0
+        pieces: list[dict[str, object]] = []
+        for piece in utf8_pieces(text, self._max_bytes) if text else ():
+            pieces.append({"text": piece, "index": self.flushes})
+            self.flushes += 1
+        return pieces
+
     def flush(self) -> None:
         """Record what is buffered as delta events; raises TaskNoLongerRunning if the task has moved on."""
         self._last = self._clock()

@@ -102,6 +102,8 @@ class Run:
     task: Task
     lease_owner: str
     attempt: int
+    # The stream's last deltas, not written yet: they are recorded in the same write as the completion.
+    tail: list[dict[str, Any]] = field(default_factory=list)
 
     def mine(self, task: Task) -> bool:
         return (task.status is TaskStatus.RUNNING and task.attempt == self.attempt
@@ -189,14 +191,15 @@ class TextTaskRunner:
 
     # ------------------------------------------------------------------ writes of the run
     def _write(self, run: Run, event_type: str, data: dict[str, Any], updates: dict[str, Any] | None = None,
-               to: TaskStatus | None = None) -> bool:
+               to: TaskStatus | None = None, before: list[tuple[str, dict[str, Any]]] | None = None) -> bool:
         """Record an event of this run (with a status move `to`, or none): only while the run is still ours."""
         if to is None:
             def change(current: Task) -> Task | None:
                 return current if run.mine(current) else None
         else:
             change = transition(to, now_iso=ids.now_iso(), updates=updates, guard=run.mine)
-        moved = self.store.record(run.task.id, event_type, data, change=change, current=run.task)
+        moved = self.store.record(run.task.id, event_type, data, change=change, current=run.task,
+                                  before=before or ())
         if moved is None:
             return False
         run.task = moved[0]
@@ -244,7 +247,7 @@ class TextTaskRunner:
             lambda text, index: self._write(run, EventType.DELTA, {"text": text, "index": index}),
             interval=self.settings.delta_flush_seconds)
         result = provider.stream(request, coalescer.add)
-        coalescer.flush()
+        run.tail = coalescer.take()
         return result
 
     def _retry(self, run: Run, err: ProviderError, delivery: Delivery) -> bool:
@@ -303,7 +306,8 @@ class TextTaskRunner:
     def _complete(self, run: Run, stored: dict[str, Any]) -> str:
         done = self._write(run, EventType.COMPLETED, {"result": stored}, to=TaskStatus.SUCCEEDED,
                            updates={"result": stored, "error": None, "completed_at": ids.now_iso(),
-                                    "lease_until": None, "lease_owner": None})
+                                    "lease_until": None, "lease_owner": None},
+                           before=[(EventType.DELTA, delta) for delta in run.tail])
         return "succeeded" if done else "stopped"
 
 
