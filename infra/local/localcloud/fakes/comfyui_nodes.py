@@ -58,6 +58,8 @@ class Saver(Protocol):
 
     def input_size(self, name: str) -> tuple[int, int]: ...
 
+    def input_digest(self, name: str) -> str: ...
+
 
 @dataclass(frozen=True)
 class Input:
