@@ -66,7 +66,7 @@ def validate(graph: Any, inventory: Inventory, targets: Sequence[str] | None = N
             outputs.append(node_id)
     if not outputs:
         return _prompt_error("prompt_no_outputs", "Prompt has no outputs")
-    checked: _Checks = {}  # node id -> its own errors ([] when valid)
+    checked = _Checks()
     verdict = Verdict()
     for output in sorted(outputs, key=_id_order):
         if _valid(graph, output, inventory, checked, []):
