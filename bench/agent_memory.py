@@ -4,8 +4,9 @@ The agent runs as its own process (`python -m spoon_agent`, as on a GPU host) ag
 the stack localcloud's create_stack makes from template.yaml and the fake Ollama (labelled simulated). This
 process creates the tasks in waves of `--wave` (the agent runs `--concurrency` at once), waits until each wave
 has finished, and prints the agent's resident memory (VmRSS from /proc) every `--every` finished jobs. Goal:
-growth under 5 MB from the first report to the last. Every tenth job is a chat task, every fiftieth asks for a
-model the host does not have (it fails MODEL_NOT_FOUND), so the error paths run too.
+growth under 5 MB from the first report to the last. Finished tasks are deleted after each wave (untimed), which
+keeps the local table, and moto's time per write, from growing with the run. Every tenth job is a chat task,
+every fiftieth asks for a model the host does not have (it fails MODEL_NOT_FOUND), so the error paths run too.
 
 Run: .venv/bin/python bench/agent_memory.py [--jobs 1000] [--every 100]
 """
@@ -65,7 +66,7 @@ def main() -> int:
         print(f"{'jobs':>6}{'RSS MB':>10}{'seconds':>10}")
         started, reports, finished = time.monotonic(), [], 0
         while finished < args.jobs:
-            wave = []
+            wave, done_ids = [], []
             for n in range(finished, min(finished + args.wave, args.jobs)):
                 body = ({"type": "chat", "messages": [{"role": "user", "content": f"job {n}"}]} if n % 10 == 9
                         else {"type": "text", "prompt": f"job {n}: a short answer please"})
@@ -73,12 +74,17 @@ def main() -> int:
                 created = service.create(f"mem-{uuid.uuid4().hex[:8]}", TaskCreate.model_validate(
                     {**body, "provider": "ollama", "model": model}), idempotency_key=None, trace_id=None)
                 wave.append(created.view["id"])
+                done_ids.append(created.view["id"])
             deadline = time.monotonic() + 300
             while wave and time.monotonic() < deadline:
                 wave = [task_id for task_id in wave if not (task := store.get(task_id)) or not task.status.terminal]
                 time.sleep(0.05)
             if wave:
                 raise RuntimeError(f"{len(wave)} tasks did not finish in 300 s")
+            # Untimed: moto copies the whole table on every transaction, so a table that only grows would slow
+            # each wave more than the last.
+            for task in filter(None, map(store.get, done_ids)):
+                store.delete(task)
             before, finished = finished, min(finished + args.wave, args.jobs)
             if finished // args.every > before // args.every:
                 reports.append(rss_mb(agent.pid))
