@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,12 +37,16 @@ class Fleet:
         self.started[agent_id], self.pids[agent_id] = process, process.pid
 
     def alive(self, agent_id: str) -> bool:
-        try:
-            os.kill(self.pids[agent_id], 0)
-        except ProcessLookupError:
-            return False
         process = self.started.get(agent_id)
-        return process is None or process.poll() is None
+        if process is not None:
+            return process.poll() is None
+        # The local cloud's own agent is its child, not ours: once it exits it is a zombie until the cloud reaps
+        # it, which a signal 0 cannot tell from a live process.
+        try:
+            state = Path(f"/proc/{self.pids[agent_id]}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
+            return False
+        return state not in ("Z", "X")
 
     def stop_all_started(self) -> None:
         for process in self.started.values():
