@@ -21,7 +21,7 @@ import mimetypes
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
@@ -258,8 +258,9 @@ class ComfyUI:
 
     @contextmanager
     def _socket(self) -> Iterator[_Socket]:
-        socket = _Socket(self._connect())
+        socket = _Socket()
         try:
+            socket.open(self._connect())
             yield socket
         finally:
             socket.close()
@@ -269,7 +270,7 @@ class ComfyUI:
         for attempt in range(self.reconnects):
             time.sleep(min(2.0, 0.1 * 2**attempt))
             try:
-                socket.connection = self._connect()
+                socket.open(self._connect())
             except ProviderError:
                 continue
             return True
@@ -335,13 +336,18 @@ class ComfyUI:
 
 @dataclass
 class _Socket:
-    """The run's WebSocket, replaced in place when it reconnects."""
+    """The run's WebSocket, replaced in place when it reconnects (entered as a context, as `websockets` asks)."""
 
-    connection: ClientConnection
+    connection: ClientConnection = field(init=False)
+    _stack: ExitStack = field(default_factory=ExitStack)
+
+    def open(self, connection: ClientConnection) -> None:
+        self.close()
+        self.connection = self._stack.enter_context(connection)
 
     def close(self) -> None:
         with suppress(Exception):
-            self.connection.close()
+            self._stack.close()
 
 
 def _check(answer: httpx.Response) -> None:
