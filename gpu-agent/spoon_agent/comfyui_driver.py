@@ -27,7 +27,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from spoonfeeder.image_format import identify
 from spoonfeeder.providers.base import ErrorCode, ProviderError, sdk_errors
-from spoonfeeder.providers.errors import http_error, transport_error
+from spoonfeeder.providers.errors import Row, http_error, transport_error
 
 from spoon_agent.comfyui_progress import OnProgress, RunProgress
 from spoon_agent.comfyui_wire import (
@@ -52,6 +52,8 @@ CHUNK_BYTES = 64 * 1024
 HEAD_BYTES = 64 * 1024
 #: Largest WebSocket frame accepted: preview images arrive as binary frames.
 MAX_FRAME_BYTES = 32 * 1024 * 1024
+#: ComfyUI names no models in its URLs: a 404 is a missing file (/view) or route, not an unknown model.
+ERROR_ROWS = (Row(ErrorCode.BAD_REQUEST, status=404),)
 #: Where the inventory's choices come from: (node class, input) per list; samplers also from the V3 node.
 OPTIONS = {
     "checkpoints": (("CheckpointLoaderSimple", "ckpt_name"),),
@@ -351,13 +353,13 @@ class _Socket:
 
 
 def _check(answer: httpx.Response) -> None:
-    """A non-2xx answer as a ProviderError: 5xx unavailable (retryable), 4xx by the common rows."""
+    """A non-2xx answer as a ProviderError: 5xx unavailable (retryable), 4xx by ComfyUI's and the common rows."""
     if answer.status_code < 400:
         return
     if not answer.is_closed:
         answer.read()
     message = answer.text[:500] or answer.reason_phrase
-    raise http_error((), status=answer.status_code, kind=None, message=message)
+    raise http_error(ERROR_ROWS, status=answer.status_code, kind=None, message=message)
 
 
 def _raise_failure(prompt_id: str, entry: Mapping[str, Any]) -> None:

@@ -120,7 +120,7 @@ def test_a_missing_output_file_is_an_error(comfy: ComfyUI) -> None:
     gone = comfyui_driver.Output(0, output.node, output.kind, "absent.png")
     with pytest.raises(ProviderError) as caught:
         comfy.fetch(gone, io.BytesIO())
-    assert caught.value.status == 404 and not caught.value.retryable
+    assert caught.value.status == 404 and caught.value.code == ErrorCode.BAD_REQUEST and not caught.value.retryable
 
 
 def test_node_errors_name_each_node_input_and_message(fake: FakeComfyUI, comfy: ComfyUI) -> None:
