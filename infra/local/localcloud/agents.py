@@ -86,6 +86,8 @@ class AgentFleet:
             "GPU_TASKS_QUEUE_URL": str(resources["GpuTasksQueue"]), "OLLAMA_URL": self.ollama_url,
             "OLLAMA_SIMULATED": "true" if self.simulated else "false",
             "METRICS_PORT": "0", "AGENT_GRACE_SECONDS": str(AGENT_GRACE_SECONDS),
+            # A short long-poll: a stopping agent waits for its receive to return (Ctrl-C stops the cloud fast).
+            "AGENT_RECEIVE_WAIT_SECONDS": "1",
             "POWERTOOLS_SERVICE_NAME": "spoon-agent"})
         return env
 
