@@ -7,6 +7,7 @@ import importlib.util
 import json
 import os
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -194,6 +195,17 @@ def calls_during(make: Callable[[], T]) -> tuple[T, list[str]]:
     finally:
         for service in ("dynamodb", "sqs", "s3"):
             client(service).meta.events.unregister("before-call", count)
+
+
+def eventually(check: Callable[[], Any], timeout: float = 5.0, every: float = 0.02) -> Any:
+    """The first truthy answer of `check()`, asked every `every` seconds; AssertionError after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if got := check():
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still not true after {timeout} s")
+        time.sleep(every)
 
 
 def drain(url: str) -> None:

@@ -61,7 +61,8 @@ class Agent:
         operations = OllamaModelOperations(self.models, self.id, self.metrics, changed=self.inventory.beat)
         providers = OllamaProviders(settings.ollama_url, settings.provider_timeout_seconds, self.models,
                                     simulated=settings.ollama_simulated, auto_pull=settings.agent_auto_pull,
-                                    others_with=self._others_with)
+                                    others_with=self._others_with, has=self.inventory.has,
+                                    pulled=self.inventory.beat)
         self.runner = TextTaskRunner(self.store, settings, providers, Lane.GPU, self.queue_url,
                                      model_operations=operations, run_metadata={"agent_id": self.id})
         self.heartbeat = Heartbeat(self.store, lambda handles, seconds: queues.keep_hidden(self.queue_url, handles,

@@ -13,6 +13,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from spoonfeeder import ids
+from spoonfeeder.catalog import ollama_names
 from spoonfeeder.data.agents import AgentRegistry
 
 from spoon_agent import __version__, gpus
@@ -31,6 +32,7 @@ class Inventory:
         self.settings, self.models, self.registry = settings, models, registry
         self.in_flight, self.metrics = in_flight, metrics
         self.started_at = ids.now_iso()
+        self._installed: frozenset[str] = frozenset()  # as the last heartbeat saw it
         self._lock = threading.Lock()  # one beat at a time: the loop's and the ones after a model operation
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -39,6 +41,7 @@ class Inventory:
         up = self.models.up()
         self.metrics.ollama_up.set(1 if up else 0)
         installed = self.models.installed() if up else []
+        self._installed = frozenset(ollama_names.canonical(m["name"]) for m in installed)
         loaded = self.models.loaded() if up else []
         return {
             "host": socket.gethostname(), "version": __version__, "labels": self.settings.labels,
@@ -51,6 +54,11 @@ class Inventory:
             "models": {"installed": installed[:MAX_MODELS], "loaded": loaded[:MAX_MODELS],
                        "left_out": max(0, len(installed) - MAX_MODELS) + max(0, len(loaded) - MAX_MODELS)},
         }
+
+    def has(self, model: str) -> bool:
+        """Whether the model was installed at the last heartbeat (or after the last model operation, which
+        beats at once): no call to Ollama on a task's path."""
+        return ollama_names.canonical(model) in self._installed
 
     def beat(self) -> None:
         with self._lock:

@@ -23,7 +23,8 @@ OPERATIONS = ("pull", "load", "unload", "delete")
 class OllamaProviders:
     """The runner's provider source on an agent: every task goes to this host's Ollama (no keys). With
     `auto_pull` (AGENT_AUTO_PULL), a model the host does not have yet is pulled before the task runs; without
-    it, a task for such a model is handed back while another live agent has the model (`others_with`)."""
+    it, a task for such a model is handed back while another live agent has the model (`others_with`). `has`
+    answers from the agent's inventory, not from Ollama."""
 
     url: str
     timeout: float
@@ -31,9 +32,11 @@ class OllamaProviders:
     simulated: bool = False
     auto_pull: bool = False
     others_with: Callable[[str], bool] = lambda model: False
+    has: Callable[[str], bool] = lambda model: True
+    pulled: Callable[[], None] = lambda: None  # after an automatic pull: the inventory beats again
 
     def runs_elsewhere(self, task: Task) -> bool:
-        if task.type is TaskType.MODEL_OP or self.auto_pull or self.models.has(task.model):
+        if task.type is TaskType.MODEL_OP or self.auto_pull or self.has(task.model):
             return False
         return self.others_with(task.model)
 
@@ -41,8 +44,9 @@ class OllamaProviders:
         return Credentials(api_key="", base_url=self.url, simulated=self.simulated)
 
     def text_provider(self, task: Task, creds: Credentials) -> TextProvider:
-        if self.auto_pull and not self.models.has(task.model):
+        if self.auto_pull and not self.has(task.model):
             self.models.pull(task.model, lambda progress: None)
+            self.pulled()
         endpoint = "chat" if task.type is TaskType.CHAT else "generate"
         return OllamaText(self.url, timeout=self.timeout, endpoint=endpoint)
 

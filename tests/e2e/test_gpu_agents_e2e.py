@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import eventually
 from tests.e2e.conftest import PASSWORD, Cloud, User, _sign_in, aws, new_user, receive, wait_for_status
 
 LOCAL_AGENT = "local-agent-1"
@@ -78,12 +79,7 @@ def live_agents(user: User) -> list[dict[str, Any]]:
 
 
 def wait_until(check: Any, timeout: float = 45.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if got := check():
-            return got
-        time.sleep(0.2)
-    raise AssertionError("timed out")
+    return eventually(check, timeout=timeout, every=0.2)
 
 
 def events(user: User, task_id: str) -> list[dict[str, Any]]:

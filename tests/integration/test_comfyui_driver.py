@@ -19,6 +19,7 @@ from spoon_agent import comfyui_driver
 from spoon_agent.comfyui_driver import ComfyUI, Interrupted
 from spoonfeeder.providers.base import ErrorCode, ProviderError
 
+from tests.conftest import eventually
 from tests.integration.test_fake_comfyui import SMOKE, png_size, txt2img
 
 
@@ -160,7 +161,7 @@ def test_a_failing_progress_callback_interrupts_the_prompt(fake: FakeComfyUI, co
         comfy.run(txt2img(steps=200), cancel_midway)
     assert fake.calls["interrupt"] == 1
     prompt_id = fake.prompts[-1]["json"]["prompt_id"]
-    assert _wait(lambda: fake.history(prompt_id) is not None)
+    eventually(lambda: fake.history(prompt_id) is not None)
     assert fake.history(prompt_id)["status"]["status_str"] == "error"  # type: ignore[index]
     assert not [f for f in fake.files if f[0] == "output"]
 
@@ -252,13 +253,3 @@ def test_transport_errors_are_retryable() -> None:
             ComfyUI(starting.base_url, timeout=2).system_stats()
         assert unavailable.value.code == ErrorCode.PROVIDER_UNAVAILABLE and unavailable.value.status == 503
 
-
-def _wait(condition: Any, seconds: float = 5.0) -> bool:
-    import time
-
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True

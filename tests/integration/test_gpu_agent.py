@@ -15,18 +15,14 @@ import httpx
 import pytest
 from localcloud.fakes.ollama_server import FakeOllama
 
+from tests.conftest import eventually
+
 MODEL = "llama3.2:latest"
 ADMIN = ["admin"]
 
 
-def wait_for(check: Callable[[], Any], timeout: float = 20.0, every: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = check()
-        if got:
-            return got
-        time.sleep(every)
-    raise AssertionError("timed out waiting")
+def wait_for(check: Callable[[], Any], timeout: float = 20.0) -> Any:
+    return eventually(check, timeout=timeout, every=0.05)
 
 
 class RunningAgent:

@@ -15,6 +15,8 @@ from localcloud.moto_process import free_port
 from spoon_agent.ollama_driver import OllamaModels, OllamaText
 from spoonfeeder.providers.base import ErrorCode, ProviderError, TextRequest
 
+from tests.conftest import eventually
+
 MODEL = "llama3.2:latest"
 HISTORY = [{"role": "user", "content": "my name is Ada"}, {"role": "assistant", "content": "Hello Ada"},
            {"role": "user", "content": "what is my name"}]
@@ -41,15 +43,6 @@ def text(server: FakeOllama, endpoint: str = "chat") -> OllamaText:
 
 def closed_port_url() -> str:
     return f"http://127.0.0.1:{free_port()}"  # nothing listens there
-
-
-def wait_for(condition: Callable[[], bool], seconds: float = 5.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 def raised(call: Callable[[], Any]) -> ProviderError:
@@ -137,7 +130,7 @@ def test_a_cancelled_stream_is_closed_and_the_exception_goes_on(server: FakeOlla
     assert len(deltas) == 2
     # The fake notices the client hung up at its next write, long before the answer's end. (`caught` holds the
     # traceback, so the garbage collector cannot be what closes the client's suspended stream.)
-    assert wait_for(lambda: server.aborted_streams == 1, seconds=2), caught
+    assert eventually(lambda: server.aborted_streams == 1, timeout=2), caught
 
 
 def test_list_models_and_connection_test(server: FakeOllama) -> None:
@@ -292,6 +285,6 @@ def test_a_cancelled_pull_stops_and_installs_nothing(server: FakeOllama) -> None
 
     with pytest.raises(Cancelled) as caught:
         models.pull("mistral", on_progress)
-    assert wait_for(lambda: server.aborted_streams == 1, seconds=2), caught  # not the garbage collector
+    assert eventually(lambda: server.aborted_streams == 1, timeout=2), caught  # not the garbage collector
 
     assert server.installed == [MODEL]
