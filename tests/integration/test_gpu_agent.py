@@ -312,3 +312,16 @@ def test_the_stream_s_last_deltas_are_written_with_the_completion(
     # One transaction: the deltas and the completion carry the task's one update time, in seq order.
     assert {e["at"] for e in tail} == {completed["at"]}
     assert [e["seq"] for e in (*tail, completed)] == list(range(tail[0]["seq"], completed["seq"] + 1))
+
+
+def test_an_agent_that_may_pull_pulls_a_missing_model_then_runs_the_task(
+        api: Any, start_agent: Callable[..., RunningAgent]) -> None:
+    with FakeOllama(models=(MODEL,), chunk_size=8) as bare:
+        agent = start_agent(bare, agent_auto_pull=True)
+        wait_for(lambda: (report := agent_report(api, agent.id)) and report["capabilities"]["auto_pull"])
+        me = user()
+        created = create(api, me, type="text", provider="ollama", model="qwen2.5:0.5b", prompt="fresh model")
+        done = finished(api, me, created["id"])
+        assert done["status"] == "succeeded" and done["metadata"]["agent_id"] == agent.id
+        assert "qwen2.5:0.5b" in bare.installed
+        wait_for(lambda: "qwen2.5:0.5b" in [m["name"] for m in agent_report(api, agent.id)["models"]["installed"]])
