@@ -40,7 +40,7 @@ def test_fan_out_reaches_watchers_once_and_forgets_gone_connections(stack: Any, 
 
     assert sorted(conn for conn, _ in pusher.sent) == ["c-both", "c-task"]
     pushed = {"id": "E1", "topic": "task:T1", "type": "task:started", "seq": 3, "task_id": "T1",
-              "at": "2026-11-22T10:00:00Z", "data": {}}
+              "at": "2026-11-22T10:00:00Z", "data": {}, "topics": None}
     assert all(message == {"type": "event", "event": pushed} for _, message in pusher.sent)
     assert "c-gone" not in connections.subscribers("owner:u1") and connections.owner_of("c-gone") is None
     assert connections.subscribers("owner:u2") == ["c-other"]

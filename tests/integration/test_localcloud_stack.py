@@ -55,7 +55,7 @@ def client(moto: MotoEndpoint, service: str) -> Any:
 def test_table_has_stream_and_indexes(moto: MotoEndpoint, stack: Stack) -> None:
     table = client(moto, "dynamodb").describe_table(TableName=stack.resources["Table"])["Table"]
     assert table["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
-    assert {index["IndexName"] for index in table["GlobalSecondaryIndexes"]} == {"gsi1", "gsi3"}
+    assert {index["IndexName"] for index in table["GlobalSecondaryIndexes"]} == {"gsi1", "gsi2", "gsi3"}
     stream = next(s for s in stack.event_sources if s.function == "EventsFunction")
     assert stream.kind == "dynamodb" and stream.source_arn == table["LatestStreamArn"]
     assert stream.batch_size == 100 and stream.report_batch_item_failures

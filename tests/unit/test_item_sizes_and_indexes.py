@@ -32,8 +32,9 @@ def test_the_list_index_projects_exactly_the_summary_fields() -> None:
     Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
     template = yaml.load((ROOT / "template.yaml").read_text(), Loader=Loader)
     indexes = {i["IndexName"]: i for i in template["Resources"]["Table"]["Properties"]["GlobalSecondaryIndexes"]}
-    assert set(indexes) == {"gsi1", "gsi3"}
+    assert set(indexes) == {"gsi1", "gsi2", "gsi3"}
     projection = indexes["gsi1"]["Projection"]
     assert projection["ProjectionType"] == "INCLUDE"
     assert set(projection["NonKeyAttributes"]) == set(TaskSummary.model_fields)
     assert indexes["gsi3"]["Projection"] == {"ProjectionType": "KEYS_ONLY"}
+    assert indexes["gsi2"]["Projection"] == {"ProjectionType": "ALL"}

@@ -25,7 +25,7 @@ from spoonfeeder.data import storage
 from spoonfeeder.data.aws import client
 from spoonfeeder.data.counters import ConditionalCount, count_in
 from spoonfeeder.data.items import from_item, to_item, to_value
-from spoonfeeder.models.events import Event, task_topic
+from spoonfeeder.models.events import Event, event_type_for, session_topic, task_topic
 from spoonfeeder.models.task_record import Task
 
 if TYPE_CHECKING:  # the API's filter model: only the API lists tasks
@@ -51,6 +51,15 @@ def event_sk(seq: int) -> str:
     return f"{EVENT_PREFIX}{seq:010d}"
 
 
+def batch_line_sk(line: int) -> str:
+    return f"LINE#{line:08d}"
+
+
+def topic_events_pk(topic: str) -> str:
+    """gsi2's partition of the events of a topic that spans tasks (a session's): replayed by `resume`."""
+    return f"EVENTS#{topic}"
+
+
 def shard_key(shard: int) -> str:
     return f"ACTIVE#{shard:02d}"  # one length for every shard: items of every task have the same size
 
@@ -62,6 +71,37 @@ def active_shard(task_id: str) -> str:
 
 def _epoch_in(seconds: int) -> int:
     return int(ids.now().timestamp()) + seconds
+
+
+def partition_events(ddb: Any, table: str, pk: str, *, after_seq: int, limit: int) -> tuple[list[Event], bool]:
+    """The event items of one partition (a task's, a batch's) after `after_seq`, in order; and whether more
+    follow."""
+    got = ddb.query(
+        TableName=table,
+        KeyConditionExpression="pk = :pk AND sk BETWEEN :lo AND :hi",
+        ExpressionAttributeValues={
+            ":pk": {"S": pk}, ":lo": {"S": event_sk(after_seq + 1)}, ":hi": {"S": event_sk(9_999_999_999)},
+        },
+        Limit=limit + 1,
+        ConsistentRead=True,
+    )
+    events = [Event.from_dict(from_item(i)) for i in got["Items"][:limit]]
+    return events, len(got["Items"]) > limit
+
+
+def topic_events(ddb: Any, table: str, topic: str, *, after_id: str | None, limit: int) -> tuple[list[Event], bool]:
+    """The events of a topic that spans tasks (gsi2 `EVENTS#<topic>`) after the event `after_id`, in id order
+    (ULIDs: the order they were recorded in, to the millisecond); and whether more follow. A GSI is read
+    eventually consistent: an event recorded a moment ago may show up only live."""
+    condition = "gsi2pk = :pk"
+    values: dict[str, Any] = {":pk": {"S": topic_events_pk(topic)}}
+    if after_id:
+        condition += " AND gsi2sk > :after"
+        values[":after"] = {"S": after_id}
+    got = ddb.query(TableName=table, IndexName="gsi2", KeyConditionExpression=condition,
+                    ExpressionAttributeValues=values, Limit=limit + 1)
+    events = [Event.from_dict(from_item(i)) for i in got["Items"][:limit]]
+    return events, len(got["Items"]) > limit
 
 
 @dataclass(frozen=True)
@@ -114,6 +154,10 @@ class TaskStore:
         )
         if not task.status.terminal:
             values.update(gsi3pk=active_shard(task.id), gsi3sk=self._due(task))
+        if task.batch_id:
+            values.update(gsi2pk=f"BATCH#{task.batch_id}", gsi2sk=batch_line_sk(task.batch_line or 0))
+        elif task.session_id:
+            values.update(gsi2pk=f"SESSION#{task.session_id}", gsi2sk=f"{task.created_at}#{task.id}")
         return to_item(values)
 
     @staticmethod
@@ -126,13 +170,16 @@ class TaskStore:
         values.update(pk=f"TASK#{task.id}", sk=event_sk(event.seq), entity="event", owner=task.owner)
         if event.type == "task:delta":
             values["ttl"] = _epoch_in(DELTA_TTL_SECONDS)
+        if task.session_id:  # a session topic's events in order, for `resume` on it
+            values.update(gsi2pk=topic_events_pk(session_topic(task.session_id)), gsi2sk=event.id)
         return to_item(values)
 
     @staticmethod
     def new_event(task: Task, event_type: str, data: dict[str, Any], *, seq: int | None = None) -> Event:
         return Event(
-            id=ids.new_id(), topic=task_topic(task.id), type=event_type, seq=task.seq if seq is None else seq,
-            task_id=task.id, at=task.updated_at, data=data,
+            id=ids.new_id(), topic=task_topic(task.id), type=event_type_for(task.provider, event_type),
+            seq=task.seq if seq is None else seq, task_id=task.id, at=task.updated_at, data=data,
+            topics=[session_topic(task.session_id)] if task.session_id else None,
         )
 
     # ------------------------------------------------------------------ reads
@@ -149,19 +196,7 @@ class TaskStore:
 
     def events(self, task_id: str, *, after_seq: int = 0, limit: int = 100) -> tuple[list[Event], bool]:
         """Recorded events of a task after `after_seq`, in order; the flag says whether more follow."""
-        got = self.ddb.query(
-            TableName=self.table,
-            KeyConditionExpression="pk = :pk AND sk BETWEEN :lo AND :hi",
-            ExpressionAttributeValues={
-                ":pk": {"S": f"TASK#{task_id}"},
-                ":lo": {"S": event_sk(after_seq + 1)},
-                ":hi": {"S": event_sk(9_999_999_999)},
-            },
-            Limit=limit + 1,
-            ConsistentRead=True,
-        )
-        events = [Event.from_dict(from_item(i)) for i in got["Items"][:limit]]
-        return events, len(got["Items"]) > limit
+        return partition_events(self.ddb, self.table, f"TASK#{task_id}", after_seq=after_seq, limit=limit)
 
     def list_owned(
         self, owner: str, filters: TaskFilters, *, limit: int, start_key: dict[str, Any] | None

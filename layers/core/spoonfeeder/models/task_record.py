@@ -109,3 +109,12 @@ class Task(Record):
     lease_until: str | None = None
     lease_owner: str | None = None
     lost_runs: int = 0
+    # What the task belongs to. A ComfyUI generation is a task: its session and workflow, and the parameters
+    # it ran with (denormalised for the session's filters). A batch's task: its batch and input line.
+    session_id: str | None = None
+    workflow_id: str | None = None
+    parameters: dict[str, Any] | None = None
+    rerun_of: str | None = None
+    batch_id: str | None = None
+    custom_id: str | None = None
+    batch_line: int | None = None

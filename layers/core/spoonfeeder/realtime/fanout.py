@@ -1,5 +1,6 @@
-"""From the table stream to the sockets: each new event item goes to the connections watching its task
-or its owner, once per connection; gone connections are forgotten."""
+"""From the table stream to the sockets: each new event item goes to the connections watching its topic
+(a task's, a batch's), its further topics (a generation's session) or its owner, once per connection; gone
+connections are forgotten."""
 
 from __future__ import annotations
 
@@ -35,7 +36,8 @@ class FanOut:
 
     def push(self, event: Event, owner: str) -> int:
         """Send `event` to its watchers; returns how many connections got it."""
-        targets = dict.fromkeys(self._watchers(event.topic) + self._watchers(owner_topic(owner)))
+        watched = [event.topic, *(event.topics or ()), owner_topic(owner)]
+        targets = dict.fromkeys(connection for topic in watched for connection in self._watchers(topic))
         message = event_message(event.to_dict())
         sent = 0
         for connection_id in targets:

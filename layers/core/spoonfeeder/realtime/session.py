@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from spoonfeeder import ids
-from spoonfeeder.data.task_store import TaskStore
+from spoonfeeder.data.task_store import TaskStore, partition_events, topic_events
 from spoonfeeder.errors import SpoonError, ValidationFailed
 from spoonfeeder.models.events import event_message
 from spoonfeeder.realtime import topics
@@ -31,7 +31,8 @@ class Unsubscribe(BaseModel):
 class Resume(BaseModel):
     action: Literal["resume"]
     topic: str
-    after_seq: int = Field(default=0, ge=0)
+    after_seq: int = Field(default=0, ge=0)  # task: and batch: topics: the last `seq` the client saw
+    after: str | None = Field(default=None, max_length=40)  # session: topics: the last event `id` it saw
 
 
 class Ping(BaseModel):
@@ -67,7 +68,7 @@ class Session:
         if isinstance(message, Ping):
             self._send({"type": "pong", "at": ids.now_iso()})
         elif isinstance(message, Subscribe):
-            topics.authorize(message.topic, self.owner, self.tasks)
+            topics.authorize(message.topic, self.owner, self.tasks.ddb, self.tasks.table)
             self.connections.subscribe(self.connection_id, self.owner, message.topic)
             self._send({"type": "subscribed", "topic": message.topic})
         elif isinstance(message, Unsubscribe):
@@ -78,21 +79,30 @@ class Session:
             self._resume(message)
 
     def _resume(self, message: Resume) -> None:
-        """Subscribe, then replay what was recorded after `after_seq`; live events may repeat a replayed
-        one (same `seq`), never skip one."""
-        kind, task_id = topics.authorize(message.topic, self.owner, self.tasks)
-        if kind != "task":
-            raise ValidationFailed("resume replays task topics (task:<id>)", code="RESUME_UNSUPPORTED")
+        """Subscribe, then replay what was recorded after `after_seq` (a task's or a batch's topic) or after
+        the event `after` (a session's); live events may repeat a replayed one (same id), never skip one."""
+        kind, ident = topics.authorize(message.topic, self.owner, self.tasks.ddb, self.tasks.table)
+        if kind == "owner":
+            raise ValidationFailed("resume replays task:, batch: and session: topics", code="RESUME_UNSUPPORTED")
         self.connections.subscribe(self.connection_id, self.owner, message.topic)
-        after, count, more = message.after_seq, 0, True
+        ddb, table = self.tasks.ddb, self.tasks.table
+        after_seq, after_id, count, more = message.after_seq, message.after, 0, True
         while more:
-            events, more = self.tasks.events(task_id, after_seq=after, limit=REPLAY_PAGE)
+            if kind in topics.SEQUENCED:
+                events, more = partition_events(ddb, table, topics.subject_pk(kind, ident), after_seq=after_seq,
+                                                limit=REPLAY_PAGE)
+            else:
+                events, more = topic_events(ddb, table, message.topic, after_id=after_id, limit=REPLAY_PAGE)
             for event in events:
                 if not self._send(event_message(event.to_dict())):
                     return
-                after, count = event.seq, count + 1
-        self._send({"type": "resumed", "topic": message.topic, "after_seq": message.after_seq,
-                    "count": count, "last_seq": after})
+                after_seq, after_id, count = event.seq, event.id, count + 1
+        done: dict[str, Any] = {"type": "resumed", "topic": message.topic, "count": count}
+        if kind in topics.SEQUENCED:
+            done.update(after_seq=message.after_seq, last_seq=after_seq)
+        else:
+            done.update(after=message.after, last_id=after_id)
+        self._send(done)
 
     def _error(self, action: str | None, exc: SpoonError) -> None:
         error: dict[str, Any] = {"code": exc.code, "message": exc.message}
