@@ -1,4 +1,5 @@
-"""The agent's work: tasks from the shared gpu-tasks queue, commands from its own inbox, run on this host's Ollama.
+"""The agent's work: tasks from the shared gpu-tasks queue, commands from its own inbox, run on this host's Ollama
+and ComfyUI.
 
 Each delivery runs on its own thread with the same runner as the Lambda workers (start under a lease, stream,
 finish; retry, fail, or skip a duplicate), up to `agent_concurrency` tasks at once; model operations from the
@@ -35,7 +36,10 @@ from spoonfeeder.tasks.routing import Lane
 from spoonfeeder.tasks.runner import Delivery, RetryLater, TextTaskRunner
 from spoonfeeder.tasks.state import transition
 
+from spoon_agent.comfyui_driver import ComfyUI
+from spoon_agent.comfyui_tasks import ComfyUIGenerations
 from spoon_agent.config import AgentSettings
+from spoon_agent.host_providers import HostProviders
 from spoon_agent.inventory import Inventory
 from spoon_agent.metrics import AgentMetrics
 from spoon_agent.ollama_driver import OllamaModels
@@ -57,14 +61,24 @@ class Agent:
         self.models = OllamaModels(settings.ollama_url, timeout=settings.provider_timeout_seconds)
         self.inbox = AgentInbox(settings.table_name)
         self.registry = AgentRegistry(settings.table_name)
-        self.inventory = Inventory(settings, self.models, self.registry, self.in_flight, self.metrics)
+        self.comfyui = (ComfyUI(settings.comfyui_url, client_id=f"spoon-agent-{self.id}",
+                                timeout=min(60.0, settings.provider_timeout_seconds))
+                        if settings.comfyui_url else None)
+        self.inventory = Inventory(settings, self.models, self.registry, self.in_flight, self.metrics,
+                                   comfyui=self.comfyui)
         operations = OllamaModelOperations(self.models, self.id, self.metrics, changed=self.inventory.beat)
         providers = OllamaProviders(settings.ollama_url, settings.provider_timeout_seconds, self.models,
                                     simulated=settings.ollama_simulated, auto_pull=settings.agent_auto_pull,
                                     others_with=self._others_with, has=self.inventory.has,
                                     pulled=self.inventory.beat)
-        self.runner = TextTaskRunner(self.store, settings, providers, Lane.GPU, self.queue_url,
-                                     model_operations=operations, run_metadata={"agent_id": self.id})
+        host = HostProviders(providers, comfyui_up=self.inventory.comfyui_up,
+                             others_with_comfyui=self._others_with_comfyui,
+                             comfyui_simulated=settings.comfyui_simulated)
+        generations = ComfyUIGenerations(self.comfyui, self.store, settings.bucket_name,
+                                         ready_seconds=settings.comfyui_ready_seconds)
+        self.runner = TextTaskRunner(self.store, settings, host, Lane.GPU, self.queue_url,
+                                     model_operations=operations, generations=generations,
+                                     run_metadata={"agent_id": self.id})
         self.heartbeat = Heartbeat(self.store, lambda handles, seconds: queues.keep_hidden(self.queue_url, handles,
                                                                                            seconds),
                                    lease_seconds=settings.lease_seconds, every_seconds=settings.heartbeat_seconds)
@@ -96,6 +110,8 @@ class Agent:
             inbox.join()
             self._drain()
         self.inventory.stop(leave=True)
+        if self.comfyui is not None:
+            self.comfyui.close()
         logger.info("agent stopped", extra={"agent_id": self.id})
 
     def stop(self) -> None:
@@ -132,6 +148,10 @@ class Agent:
         """Another live agent has `model` installed (read from the registry: only for a model this one lacks)."""
         return any(agent["agent_id"] != self.id and any(same(model, m.get("name", "")) for m in
                                                          agent.get("models", {}).get("installed", []))
+                   for agent in self.registry.live())
+
+    def _others_with_comfyui(self) -> bool:
+        return any(agent["agent_id"] != self.id and (agent.get("comfyui") or {}).get("up")
                    for agent in self.registry.live())
 
     # ------------------------------------------------------------------ the shared queue

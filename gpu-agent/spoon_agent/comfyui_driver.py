@@ -216,18 +216,19 @@ class ComfyUI:
         entry = self._json("GET", f"/history/{prompt_id}").get(prompt_id)
         return entry if isinstance(entry, dict) else None
 
-    def run(self, workflow: Mapping[str, Any], on_progress: OnProgress,
-            on_output: OnOutput | None = None) -> RunResult:
+    def run(self, workflow: Mapping[str, Any] | str, on_progress: OnProgress,
+            on_output: OnOutput | None = None, *, prompt_id: str | None = None) -> RunResult:
         """Run an API-format workflow (already parameterised) to its end. `on_progress` gets coalesced progress
         and a final 100; `on_output` each file as a node reports it (the result's outputs, from /history, are the
         complete list). A refused workflow or a failed node: a non-retryable ProviderError; an interrupted
-        prompt: Interrupted."""
-        prompt_id = str(uuid.uuid4())
+        prompt: Interrupted. `prompt_id` may be given (to interrupt the run from elsewhere); else a new UUID."""
+        prompt_id = prompt_id or str(uuid.uuid4())
+        graph = json.loads(workflow) if isinstance(workflow, str) else workflow
 
         def stop() -> None:
             self.interrupt(prompt_id)
 
-        progress = RunProgress(_guarded(on_progress, stop), nodes=len(workflow), every=self.progress_every)
+        progress = RunProgress(_guarded(on_progress, stop), nodes=len(graph), every=self.progress_every)
         told = _guarded(on_output, stop) if on_output is not None else None
         with self._socket() as socket:
             self._submit(workflow, prompt_id)
@@ -238,10 +239,14 @@ class ComfyUI:
         progress.finish()
         return result
 
-    def _submit(self, workflow: Mapping[str, Any], prompt_id: str) -> None:
+    def _submit(self, workflow: Mapping[str, Any] | str, prompt_id: str) -> None:
+        """POST /prompt. A workflow given as JSON text is sent as those very bytes (a stored snapshot, exactly;
+        parsed and dumped again, 1.0 could come back as 1)."""
+        text = workflow if isinstance(workflow, str) else json.dumps(workflow)
+        body = (f'{{"prompt": {text}, "client_id": {json.dumps(self.client_id)}, '
+                f'"prompt_id": {json.dumps(prompt_id)}}}').encode()
         with sdk_errors(map_error):
-            answer = self._http.post("/prompt", json={"prompt": workflow, "client_id": self.client_id,
-                                                      "prompt_id": prompt_id})
+            answer = self._http.post("/prompt", content=body, headers={"content-type": "application/json"})
         if answer.status_code == 400:
             with suppress(ValueError):
                 raise refused(400, answer.json())

@@ -1,7 +1,8 @@
 """The agent's settings, from its environment (the same loader and naming as the Lambda functions' settings).
 
 Besides the run settings shared with the Lambda workers (TABLE_NAME, BUCKET_NAME, lease and retry timing):
-GPU_TASKS_QUEUE_URL, OLLAMA_URL, AGENT_CONCURRENCY, AGENT_ID (default: the host name), AGENT_LABELS
+GPU_TASKS_QUEUE_URL, OLLAMA_URL, COMFYUI_URL (none: this agent runs no ComfyUI generations),
+AGENT_CONCURRENCY, AGENT_ID (default: the host name), AGENT_LABELS
 (comma-separated), AGENT_AUTO_PULL (pull a model a task asks for when it is not installed), METRICS_PORT
 (0: no metrics endpoint). AWS credentials and region come from the usual AWS variables or profile.
 """
@@ -20,6 +21,12 @@ class AgentSettings(RunSettings):
     ollama_url: str = "http://127.0.0.1:11434"
     # Set by the local cloud when OLLAMA_URL is its protocol fake: reports and tasks say "simulated".
     ollama_simulated: bool = False
+    comfyui_url: str = ""
+    comfyui_simulated: bool = False
+    # How long a generation waits for a starting ComfyUI before it is retried later.
+    comfyui_ready_seconds: float = 60.0
+    # How often the ComfyUI options (checkpoints, LoRAs, samplers …) are read again for the heartbeat.
+    comfyui_options_seconds: float = 60.0
     agent_id: str = ""
     agent_labels: str = ""
     agent_concurrency: int = 2

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +18,7 @@ from spoonfeeder.catalog import ollama_names
 from spoonfeeder.data.agents import AgentRegistry
 
 from spoon_agent import __version__, gpus
+from spoon_agent.comfyui_driver import ComfyUI
 from spoon_agent.config import AgentSettings
 from spoon_agent.metrics import AgentMetrics
 from spoon_agent.ollama_driver import OllamaModels
@@ -28,9 +30,13 @@ MAX_MODELS = 200
 
 class Inventory:
     def __init__(self, settings: AgentSettings, models: OllamaModels, registry: AgentRegistry,
-                 in_flight: Callable[[], int], metrics: AgentMetrics) -> None:
+                 in_flight: Callable[[], int], metrics: AgentMetrics, *, comfyui: ComfyUI | None = None) -> None:
         self.settings, self.models, self.registry = settings, models, registry
         self.in_flight, self.metrics = in_flight, metrics
+        self.comfyui = comfyui
+        self._comfyui_up = False
+        self._comfyui_options: dict[str, list[str]] = {}
+        self._options_read_at = float("-inf")
         self.started_at = ids.now_iso()
         self._installed: frozenset[str] = frozenset()  # as the last heartbeat saw it
         self._lock = threading.Lock()  # one beat at a time: the loop's and the ones after a model operation
@@ -43,17 +49,45 @@ class Inventory:
         installed = self.models.installed() if up else []
         self._installed = frozenset(ollama_names.canonical(m["name"]) for m in installed)
         loaded = self.models.loaded() if up else []
-        return {
+        report: dict[str, Any] = {"comfyui": self._comfyui_report()} if self.comfyui is not None else {}
+        return report | {
             "host": socket.gethostname(), "version": __version__, "labels": self.settings.labels,
             "concurrency": self.settings.agent_concurrency, "tasks_in_flight": self.in_flight(),
             "started_at": self.started_at, "heartbeat_at": ids.now_iso(),
             "simulated": self.settings.ollama_simulated,
-            "capabilities": {"ollama": up, "comfyui": False, "auto_pull": self.settings.agent_auto_pull},
+            "capabilities": {"ollama": up, "comfyui": self._comfyui_up, "auto_pull": self.settings.agent_auto_pull},
             "gpus": gpus.probe(),
             "ollama": {"up": up, "version": self.models.version() if up else None},
             "models": {"installed": installed[:MAX_MODELS], "loaded": loaded[:MAX_MODELS],
                        "left_out": max(0, len(installed) - MAX_MODELS) + max(0, len(loaded) - MAX_MODELS)},
         }
+
+    def _comfyui_report(self) -> dict[str, Any]:
+        """ComfyUI's part of a heartbeat: up, version, devices, and its options (read again now and then: a few
+        /object_info calls, too many for every beat)."""
+        assert self.comfyui is not None
+        try:
+            stats = self.comfyui.system_stats()
+        except Exception:
+            self._comfyui_up = False
+            self.metrics.comfyui_up.set(0)
+            return {"up": False, "version": None, "devices": [], "options": self._comfyui_options,
+                    "simulated": self.settings.comfyui_simulated}
+        self._comfyui_up = True
+        self.metrics.comfyui_up.set(1)
+        if time.monotonic() - self._options_read_at >= self.settings.comfyui_options_seconds:
+            try:
+                self._comfyui_options = {name: choices[:MAX_MODELS]
+                                         for name, choices in self.comfyui.options().items()}
+                self._options_read_at = time.monotonic()
+            except Exception:
+                logger.warning("could not read ComfyUI's options", exc_info=True)
+        return {"up": True, "version": stats["version"], "devices": stats["devices"][:16],
+                "options": self._comfyui_options, "simulated": self.settings.comfyui_simulated}
+
+    def comfyui_up(self) -> bool:
+        """Whether ComfyUI answered at the last heartbeat."""
+        return self._comfyui_up
 
     def has(self, model: str) -> bool:
         """Whether the model was installed at the last heartbeat (or after the last model operation, which

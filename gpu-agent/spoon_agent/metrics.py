@@ -18,6 +18,8 @@ class AgentMetrics:
         self.in_flight = Gauge("spoon_agent_tasks_in_flight", "Tasks this agent runs now", registry=self.registry)
         self.ollama_up = Gauge("spoon_agent_ollama_up", "1 when Ollama answered the last heartbeat",
                                registry=self.registry)
+        self.comfyui_up = Gauge("spoon_agent_comfyui_up", "1 when ComfyUI answered the last heartbeat",
+                                registry=self.registry)
         self.pull_bytes = Counter("spoon_agent_pull_bytes", "Bytes of model layers pulled", registry=self.registry)
 
     def serve(self, port: int, host: str) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import drain
+from tests.integration.test_gpu_agent import start_agent  # noqa: F401 (a fixture for every agent test)
 
 
 @pytest.fixture

@@ -56,6 +56,8 @@ class AgentFleet:
     ollama_url: str
     simulated: bool
     metrics_port: int = 0  # the first agent's; 0: no metrics endpoint
+    comfyui_url: str = ""
+    comfyui_simulated: bool = False
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -85,6 +87,7 @@ class AgentFleet:
             "AWS_ENDPOINT_URL": self.endpoint_url, "AWS_REGION": self.region, "AWS_DEFAULT_REGION": self.region,
             "GPU_TASKS_QUEUE_URL": str(resources["GpuTasksQueue"]), "OLLAMA_URL": self.ollama_url,
             "OLLAMA_SIMULATED": "true" if self.simulated else "false",
+            "COMFYUI_URL": self.comfyui_url, "COMFYUI_SIMULATED": "true" if self.comfyui_simulated else "false",
             "METRICS_PORT": "0", "AGENT_GRACE_SECONDS": str(AGENT_GRACE_SECONDS),
             # A short long-poll: a stopping agent waits for its receive to return (Ctrl-C stops the cloud fast).
             "AGENT_RECEIVE_WAIT_SECONDS": "1",

@@ -69,6 +69,8 @@ class Settings:
                               up from it); 0 serves no metrics
     ``OLLAMA_URL``            a real Ollama for the agents; without it they drive the local fake of Ollama,
                               labelled simulated
+    ``COMFYUI_URL``           a real ComfyUI for the agents (e.g. ``python main.py --cpu``); without it they
+                              drive the local fake of ComfyUI, labelled simulated
     ``OPENAI_API_KEY``, ``OPENAI_BASE_URL``, ``ANTHROPIC_API_KEY``, ``ANTHROPIC_BASE_URL``, ``GEMINI_API_KEY``,
     ``GEMINI_BASE_URL``       a real provider (the base URL is optional); a provider without a key is answered
                               by its local fake, labelled simulated
@@ -88,6 +90,7 @@ class Settings:
     agents: int = 1
     agent_metrics_port: int = 3004
     ollama_url: str | None = None
+    comfyui_url: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ, cwd: Path | None = None) -> Settings:
@@ -108,7 +111,8 @@ class Settings:
             enforce_iam=_iam(env.get("SPOON_IAM")),
             agents=int(env.get("SPOON_AGENTS") or 1),
             agent_metrics_port=int(env.get("SPOON_AGENT_METRICS_PORT") or port + 3),
-            ollama_url=env.get("OLLAMA_URL") or None)
+            ollama_url=env.get("OLLAMA_URL") or None,
+            comfyui_url=env.get("COMFYUI_URL") or None)
 
 
 def _iam(text: str | None) -> bool:
@@ -268,7 +272,8 @@ class LocalCloud:
         return simulated
 
     def _agents(self, admin: dict[str, str]) -> dict[str, Any]:
-        """The GPU agents, next to a real Ollama (OLLAMA_URL) or the local fake of Ollama, labelled simulated."""
+        """The GPU agents, next to a real Ollama (OLLAMA_URL) and ComfyUI (COMFYUI_URL), or the local fakes of
+        them, labelled simulated."""
         assert self.stack is not None and self.moto is not None
         s = self.settings
         if s.agents <= 0 or "GpuAgentRole" not in self.stack.resources:
@@ -282,12 +287,23 @@ class LocalCloud:
             ollama_url = fake.base_url
             log.warning("SIMULATED Ollama: the GPU agents drive a local fake at %s (set OLLAMA_URL to use a real "
                         "one)", ollama_url)
+        comfyui_url = s.comfyui_url
+        if comfyui_url is None:
+            from .fakes.comfyui_server import FakeComfyUI
+
+            comfy = FakeComfyUI(host="127.0.0.1", port=0, step_delay=0.05).start()
+            self._stack.callback(comfy.stop)
+            comfyui_url = comfy.base_url
+            log.warning("SIMULATED ComfyUI: the GPU agents drive a local fake at %s (set COMFYUI_URL to use a real "
+                        "one)", comfyui_url)
         from .agents import AgentFleet
 
         fleet = AgentFleet(self.stack, self.moto.url, REGION, admin, s.state_dir, ollama_url,
-                           simulated=s.ollama_url is None, metrics_port=s.agent_metrics_port)
+                           simulated=s.ollama_url is None, metrics_port=s.agent_metrics_port,
+                           comfyui_url=comfyui_url, comfyui_simulated=s.comfyui_url is None)
         self._stack.callback(fleet.stop)
         return {"agents": fleet.start(s.agents), "ollama_url": ollama_url, "ollama_simulated": s.ollama_url is None,
+                "comfyui_url": comfyui_url, "comfyui_simulated": s.comfyui_url is None,
                 "agent_env": fleet.settings()}
 
     async def stop(self) -> None:

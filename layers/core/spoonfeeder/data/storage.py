@@ -6,7 +6,7 @@ Keys: `requests/{owner}/{task_id}.json` (the request, once per task) and `output
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import IO, Any
 
 from spoonfeeder.data.aws import client
 
@@ -21,6 +21,16 @@ def request_key(owner: str, task_id: str) -> str:
 
 def put_bytes(bucket: str, key: str, body: bytes, content_type: str) -> None:
     client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
+
+
+def put_stream(bucket: str, key: str, stream: IO[bytes], content_type: str) -> None:
+    """Upload from a file object in parts (a multipart upload past 8 MB): never the whole file in memory."""
+    client("s3").upload_fileobj(stream, bucket, key, ExtraArgs={"ContentType": content_type})
+
+
+def open_object(bucket: str, key: str) -> IO[bytes]:
+    """An object's body as a stream, read as it is consumed."""
+    return client("s3").get_object(Bucket=bucket, Key=key)["Body"]  # type: ignore[no-any-return]
 
 
 def put_text(bucket: str, key: str, text: str) -> None:

@@ -26,7 +26,7 @@ class Usage(Record):
 
 @dataclass
 class TaskOutput(Record):
-    """One stored output of a task (an image): in S3 at `key`, downloaded through
+    """One stored output of a task (an image, a video, audio …): in S3 at `key`, downloaded through
     GET /api/tasks/{id}/outputs/{index}."""
 
     index: int
@@ -35,6 +35,10 @@ class TaskOutput(Record):
     bytes: int = field(metadata={"description": "Size of the stored object"})
     width: int | None = None
     height: int | None = None
+    node_id: str | None = field(default=None, metadata={"description": "The ComfyUI node that wrote it"})
+    filename: str | None = field(default=None, metadata={"description": "Its name on ComfyUI"})
+    kind: str | None = field(default=None, metadata={
+        "description": "What ComfyUI's history listed it under: images, gifs, videos, audio …"})
 
 
 # What a finished run produced (text, or stored outputs), with its usage and the pair that produced it.
@@ -58,6 +62,7 @@ class TaskResult(Record):
         "description": "The provider that produced the result."})
     model: str | None = field(default=None, metadata={
         "description": "The model that produced it (a fallback's, maybe)."})
+    prompt_id: str | None = field(default=None, metadata={"description": "ComfyUI's id of the generation's prompt"})
     op: str | None = field(default=None, metadata={
         "description": "A model operation's kind: pull, load, unload or delete."})
     agent_id: str | None = field(default=None, metadata={

@@ -25,7 +25,7 @@ from spoonfeeder.data import storage
 from spoonfeeder.data.cooldowns import CooldownPolicy, Cooldowns
 from spoonfeeder.data.task_store import TaskStore
 from spoonfeeder.models.events import EventType
-from spoonfeeder.models.kinds import TaskStatus, TaskType
+from spoonfeeder.models.kinds import Provider, TaskStatus, TaskType
 from spoonfeeder.models.messages import TaskMessage
 from spoonfeeder.models.task_record import Task
 from spoonfeeder.providers import credentials, registry
@@ -95,6 +95,13 @@ class ModelOperations(Protocol):
     def run(self, task: Task, record: RecordEvent) -> dict[str, Any]: ...
 
 
+class Generations(Protocol):
+    """Runs a ComfyUI generation (a comfyui task) on this host; `record` reports its progress. Returns the result
+    (its outputs already stored)."""
+
+    def run(self, task: Task, attempt: int, record: RecordEvent) -> dict[str, Any]: ...
+
+
 @dataclass
 class Run:
     """One run of a task by this worker: the task as last written, and the lease it holds."""
@@ -120,6 +127,7 @@ class TextTaskRunner:
     lane: routing.Lane
     queue_url: str
     model_operations: ModelOperations | None = None  # the GPU agent's; a Lambda worker runs no model_op task
+    generations: Generations | None = None  # the GPU agent's ComfyUI
     # Written into the metadata of every task this runner starts (a GPU agent's id: where the task runs).
     run_metadata: dict[str, Any] = field(default_factory=dict)
     fallbacks: Fallbacks = field(init=False)
@@ -231,6 +239,11 @@ class TextTaskRunner:
             if self.model_operations is None:
                 raise ProviderError("NOT_AVAILABLE", "model operations run on a GPU agent", retryable=False)
             return self.model_operations.run(run.task, lambda event_type, data: self._write(run, event_type, data))
+        if run.task.provider is Provider.COMFYUI:
+            if self.generations is None:
+                raise ProviderError("NOT_AVAILABLE", "ComfyUI generations run on a GPU agent", retryable=False)
+            return self.generations.run(run.task, run.attempt,
+                                        lambda event_type, data: self._write(run, event_type, data))
         if run.task.type is TaskType.IMAGE:
             from spoonfeeder.tasks.images import ImageTaskRun  # only image tasks load it and its imports
 
