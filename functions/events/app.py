@@ -1,7 +1,8 @@
 """Events function: the table stream's records, each to its one job.
 
 - an event item (INSERT) is pushed to the sockets watching it;
-- a task item that finished with usage (MODIFY) is added to its owner's usage counters.
+- a task item that finished (MODIFY) is added to its owner's usage counters, and a generation to its
+  ComfyUI session's counters.
 
 The two kinds reach it through two event source mappings on the same stream, each filtered to its kind, so
 each keeps its own checkpoint: a usage write that fails is retried (counting is idempotent) without pushing
@@ -15,13 +16,14 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from spoonfeeder import batch, settings, snapstart
+from spoonfeeder.data.comfyui import count_finished
 from spoonfeeder.data.items import from_item
 from spoonfeeder.data.usage import UsageStore
 from spoonfeeder.realtime.connections import ConnectionStore
 from spoonfeeder.realtime.fanout import FanOut, event_from_image
 from spoonfeeder.realtime.pusher import Pusher
 from spoonfeeder.settings import EventsSettings
-from spoonfeeder.usage.counting import usage_of_transition
+from spoonfeeder.usage.counting import finished_in_session, usage_of_transition
 
 logger = Logger()
 config = settings.load(EventsSettings)
@@ -33,9 +35,13 @@ snapstart.prepare()  # SnapStart: the table and @connections clients are ready i
 
 def _count(record: batch.Record) -> None:
     images = record["dynamodb"]
-    counted = usage_of_transition(from_item(images.get("OldImage") or {}), from_item(images.get("NewImage") or {}))
+    old, new = from_item(images.get("OldImage") or {}), from_item(images.get("NewImage") or {})
+    counted = usage_of_transition(old, new)
     if counted is not None and not usage.add(counted):
         logger.info("usage already counted; replay ignored", extra={"task_id": counted.task_id})
+    generation = finished_in_session(old, new)
+    if generation is not None and not count_finished(config.table_name, *generation):
+        logger.info("generation already counted (or its session is gone)", extra={"task_id": generation[2]})
 
 
 @logger.inject_lambda_context

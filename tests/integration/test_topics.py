@@ -58,7 +58,7 @@ class Client:
 def test_a_generation_names_its_events_and_reaches_its_session_watchers_once(stack: Any) -> None:
     table = stack.resources["Table"]
     store, session_id = TaskStore(table), ids.new_id()
-    put_owned(table, f"SESSION#{session_id}", "SESSION", "u-topics")
+    put_owned(table, "OWNER#u-topics", f"SESSION#{session_id}", "u-topics")
     task = generation(store, "u-topics", session_id)
     store.record(task.id, EventType.STARTED, {}, change=transition(TaskStatus.RUNNING, now_iso=ids.now_iso()))
     progress(store, task.id, 40.0)
@@ -93,7 +93,7 @@ def test_a_text_task_keeps_its_task_event_names_and_no_further_topics(stack: Any
 def test_only_the_owner_may_watch_a_session_or_a_batch(stack: Any) -> None:
     table = stack.resources["Table"]
     session_id, batch_id = ids.new_id(), ids.new_id()
-    put_owned(table, f"SESSION#{session_id}", "SESSION", "u-owner")
+    put_owned(table, "OWNER#u-owner", f"SESSION#{session_id}", "u-owner")
     put_owned(table, f"BATCH#{batch_id}", "BATCH", "u-owner")
     owner, other = Client(stack, "c-owner", "u-owner"), Client(stack, "c-other", "u-other")
     for topic in (f"session:{session_id}", f"batch:{batch_id}"):
@@ -110,7 +110,7 @@ def test_only_the_owner_may_watch_a_session_or_a_batch(stack: Any) -> None:
 def test_resume_on_a_session_replays_its_generations_events_after_the_last_one_seen(stack: Any) -> None:
     table = stack.resources["Table"]
     store, session_id = TaskStore(table), ids.new_id()
-    put_owned(table, f"SESSION#{session_id}", "SESSION", "u-resume")
+    put_owned(table, "OWNER#u-resume", f"SESSION#{session_id}", "u-resume")
     first = generation(store, "u-resume", session_id)
     second = generation(store, "u-resume", session_id)
     generation(store, "u-resume", None)  # not in the session

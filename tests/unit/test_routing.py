@@ -29,8 +29,9 @@ def test_impossible_combinations_are_refused() -> None:
 
 def test_combinations_without_a_worker_yet_are_refused_not_queued() -> None:
     assert ensure_runnable(TaskType.TEXT, Provider.OPENAI) is Lane.LLM
+    assert ensure_runnable(TaskType.IMAGE, Provider.COMFYUI) is Lane.GPU
     with pytest.raises(Unprocessable) as err:
-        ensure_runnable(TaskType.IMAGE, Provider.COMFYUI)
+        ensure_runnable(TaskType.VIDEO, Provider.COMFYUI)
     assert err.value.code == "NOT_AVAILABLE"
 
 

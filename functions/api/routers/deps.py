@@ -16,6 +16,7 @@ from spoonfeeder.settings import ApiSettings
 if TYPE_CHECKING:
     from spoonfeeder.agents.service import AgentService
     from spoonfeeder.catalog.directory import ModelDirectory
+    from spoonfeeder.comfyui.service import ComfyService
     from spoonfeeder.data.agents import AgentRegistry
     from spoonfeeder.data.usage import UsageStore
     from spoonfeeder.presets.service import ProfileService
@@ -38,10 +39,25 @@ def task_service() -> TaskService:
                       Lane.AGENT: config.table_name},
         max_prompt_bytes=config.max_prompt_bytes,
         user_default_model=lambda owner, provider: provider_settings().default_model(owner, provider),
-        # Only Ollama tasks read the agents' registry (and import what that needs).
+        # Only GPU tasks (Ollama, ComfyUI) read the agents' registry (and import what that needs).
         check_model=lambda provider, model: (agent_service().check_model(provider, model)
-                                             if provider == Provider.OLLAMA else None),
+                                             if provider == Provider.OLLAMA else agent_service().check_comfyui()
+                                             if provider == Provider.COMFYUI else None),
+        create_generation=lambda owner, body, trace_id: comfy_service().create_from_task(owner, body, trace_id),
     )
+
+
+@cache
+def comfy_service() -> ComfyService:
+    import json
+    from pathlib import Path
+
+    from spoonfeeder import comfyui
+    from spoonfeeder.comfyui.service import ComfyService
+
+    default = Path(comfyui.__file__).with_name("default_workflow.json")
+    return ComfyService(task_service(), check_available=lambda: agent_service().check_comfyui(),
+                        default_workflow=lambda: json.loads(default.read_text(encoding="utf-8")))
 
 
 @cache

@@ -114,6 +114,15 @@ def cancel_or_purge_task(
     return web.ok(router, TaskView.of(cancelled))
 
 
+@router.post("/<task_id>/rerun", summary="Run a task's stored request again, exactly, as a new task",
+             description="A new task with the same request snapshot (a ComfyUI generation: the same workflow and "
+                         "resolved seed, in the same session), `rerun_of` naming this one.",
+             **web.contract(Envelope[TaskView], "The new, queued task", 400, 404, 409, 422, 503, status=202))
+def rerun_task(task_id: TaskId) -> Response[Envelope[TaskView]]:
+    task = task_service().rerun(web.caller(router), task_id, trace_id=_trace_id())
+    return web.ok(router, TaskView.of(task), status=202)
+
+
 @router.post("/<task_id>/retry", summary="Run a failed or cancelled task again (a new attempt, same request)",
              **web.contract(Envelope[TaskView], "The re-queued task", 400,
                             (403, "A model operation, and the caller is not an administrator (FORBIDDEN)"),

@@ -271,6 +271,14 @@ class LocalCloud:
             log.warning("the template has no ProviderSecret; provider credentials not stored")
         return simulated
 
+    def _fake(self, what: str, variable: str, fake: Any) -> str:
+        """Start a protocol fake for the agents (offline mode), stopped with the cloud; its URL."""
+        fake.start()
+        self._stack.callback(fake.stop)
+        log.warning("SIMULATED %s: the GPU agents drive a local fake at %s (set %s to use a real one)", what,
+                    fake.base_url, variable)
+        return str(fake.base_url)
+
     def _agents(self, admin: dict[str, str]) -> dict[str, Any]:
         """The GPU agents, next to a real Ollama (OLLAMA_URL) and ComfyUI (COMFYUI_URL), or the local fakes of
         them, labelled simulated."""
@@ -278,24 +286,11 @@ class LocalCloud:
         s = self.settings
         if s.agents <= 0 or "GpuAgentRole" not in self.stack.resources:
             return {"agents": []}
-        ollama_url = s.ollama_url
-        if ollama_url is None:
-            from .fakes.ollama_server import FakeOllama
+        from .fakes.comfyui_server import FakeComfyUI
+        from .fakes.ollama_server import FakeOllama
 
-            fake = FakeOllama(host="127.0.0.1", port=0, chunk_delay=0.02).start()
-            self._stack.callback(fake.stop)
-            ollama_url = fake.base_url
-            log.warning("SIMULATED Ollama: the GPU agents drive a local fake at %s (set OLLAMA_URL to use a real "
-                        "one)", ollama_url)
-        comfyui_url = s.comfyui_url
-        if comfyui_url is None:
-            from .fakes.comfyui_server import FakeComfyUI
-
-            comfy = FakeComfyUI(host="127.0.0.1", port=0, step_delay=0.05).start()
-            self._stack.callback(comfy.stop)
-            comfyui_url = comfy.base_url
-            log.warning("SIMULATED ComfyUI: the GPU agents drive a local fake at %s (set COMFYUI_URL to use a real "
-                        "one)", comfyui_url)
+        ollama_url = s.ollama_url or self._fake("Ollama", "OLLAMA_URL", FakeOllama(port=0, chunk_delay=0.02))
+        comfyui_url = s.comfyui_url or self._fake("ComfyUI", "COMFYUI_URL", FakeComfyUI(port=0, step_delay=0.05))
         from .agents import AgentFleet
 
         fleet = AgentFleet(self.stack, self.moto.url, REGION, admin, s.state_dir, ollama_url,

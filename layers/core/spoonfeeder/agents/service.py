@@ -8,6 +8,7 @@ handed to that agent's inbox by tasks/dispatch.py, so retry and the sweeper re-s
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from spoonfeeder import ids
 from spoonfeeder.agents import fleet
@@ -78,6 +79,25 @@ class AgentService:
                 details={"provider": "ollama", "model": model, "live_agents": len(agents)})
 
     # ------------------------------------------------------------------ model operations
+    def comfyui_agents(self) -> list[dict[str, Any]]:
+        """The live agents whose ComfyUI answered their last heartbeat."""
+        return [agent for agent in self.registry.live() if (agent.get("comfyui") or {}).get("up")]
+
+    def check_comfyui(self) -> None:
+        """Before a generation is written: 422 NOT_AVAILABLE unless a live agent's ComfyUI is up."""
+        if not self.comfyui_agents():
+            raise Unprocessable("no live GPU agent has ComfyUI running: start an agent with COMFYUI_URL",
+                                code="NOT_AVAILABLE", details={"provider": "comfyui"})
+
+    def comfyui_options(self) -> dict[str, list[str]]:
+        """The union of what the live agents' ComfyUI servers offer, each name once, and which agents."""
+        agents = self.comfyui_agents()
+        found: dict[str, list[str]] = {"agents": [str(agent["agent_id"]) for agent in agents]}
+        for name in ("checkpoints", "loras", "samplers", "schedulers"):
+            choices = (choice for agent in agents for choice in (agent["comfyui"].get("options") or {}).get(name, []))
+            found[name] = list(dict.fromkeys(choices))
+        return found
+
     def command(self, owner: str, op: fleet.Operation, name: str, *, agent_id: str | None = None,
                 keep_alive: str | int | None = None, trace_id: str | None = None) -> dict[str, object]:
         """Create the model_op task for `op` on the named agent, or on the one `fleet.choose` picks; returns its

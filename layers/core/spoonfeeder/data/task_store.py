@@ -273,9 +273,11 @@ class TaskStore:
 
     # ------------------------------------------------------------------ writes
     def create(self, task: Task, events: Sequence[tuple[str, dict[str, Any]]],
-               claim: IdempotencyClaim | None, *, count: ConditionalCount | None = None) -> list[Event]:
-        """Write a new task with its first events (seq 1, 2, …), the Idempotency-Key claim and `count` (a
-        conditional counter entry, the request quota), in one transaction. A request snapshot too large for
+               claim: IdempotencyClaim | None, *, count: ConditionalCount | None = None,
+               also: Sequence[dict[str, Any]] = ()) -> list[Event]:
+        """Write a new task with its first events (seq 1, 2, …), the Idempotency-Key claim, `count` (a
+        conditional counter entry, the request quota) and `also` (further transaction items: a generation's
+        session counter), in one transaction. A request snapshot too large for
         the item is put in S3 first. When only the count's condition fails, `count` decides: give up (it
         raises) or try again with its new entry."""
         self._place_request(task)
@@ -298,7 +300,7 @@ class TaskStore:
                 # The conditions most likely to fail go first: checked before anything is written.
                 counted = [count.entry()] if count else []
                 try:
-                    self.ddb.transact_write_items(TransactItems=[*claimed, *counted, *written])
+                    self.ddb.transact_write_items(TransactItems=[*claimed, *counted, *written, *also])
                     return recorded
                 except self.ddb.exceptions.TransactionCanceledException as exc:
                     reasons = exc.response.get("CancellationReasons", [])

@@ -172,6 +172,27 @@ class TaskCreate(BaseModel):
 
     # ---- image tasks (type "image"): their parameters, checked against the model
     image: ImageOptions | None = Field(default=None, description="Image parameters (image tasks only)")
+    # ---- ComfyUI image tasks (provider "comfyui"): a generation without a session
+    workflow_id: str | None = Field(default=None, pattern=r"^([0-9A-HJKMNP-TV-Z]{26}|default)$", description=(
+        "ComfyUI only: one of your workflows (/api/comfyui/workflows), or `default` (the shipped text-to-image "
+        "workflow, also when omitted)"))
+    parameters: dict[str, str | int | float | bool] | None = Field(default=None, max_length=50, description=(
+        "ComfyUI only: workflow parameters (seed, steps, cfg, sampler, scheduler, width, height, checkpoint …); "
+        "`prompt` is the positive text"))
+
+    @model_validator(mode="after")
+    def _comfyui_fits(self) -> TaskCreate:
+        if self.provider is not Provider.COMFYUI:
+            if self.workflow_id is not None or self.parameters is not None:
+                raise ValueError("`workflow_id` and `parameters` apply to ComfyUI tasks only")
+            return self
+        if self.type is not TaskType.IMAGE:
+            raise ValueError("ComfyUI runs image tasks (a workflow's outputs may be images, video or audio)")
+        if self.image is not None or self.system is not None or self.options.model_fields_set \
+                or self.provider_options is not None:
+            raise ValueError("ComfyUI tasks take `workflow_id`, `parameters` and `prompt`, not `image`, `system`, "
+                             "`options` or `provider_options`")
+        return self
 
     @model_validator(mode="after")
     def _image_fits(self) -> TaskCreate:
@@ -180,6 +201,8 @@ class TaskCreate(BaseModel):
         if self.type is not TaskType.IMAGE:
             if self.image is not None:
                 raise ValueError("`image` applies to image tasks only")
+            return self
+        if self.provider is Provider.COMFYUI:  # _comfyui_fits
             return self
         if self.system is not None or self.options.model_fields_set:
             raise ValueError("image tasks take `image` parameters, not `system` or text `options`")
@@ -248,12 +271,18 @@ class TaskView(BaseModel):
     updated_at: str
     started_at: str | None
     completed_at: str | None
+    rerun_of: str | None = Field(default=None, description="The task this one re-runs (POST /api/tasks/{id}/rerun)")
+    session_id: str | None = Field(default=None, description="A ComfyUI generation's session")
+    workflow_id: str | None = Field(default=None, description="A ComfyUI generation's workflow")
+    parameters: dict[str, Any] | None = Field(default=None, description="A ComfyUI generation's parameters")
+    batch_id: str | None = Field(default=None, description="The batch the task came from")
+    custom_id: str | None = Field(default=None, description="Its id in the batch's input file")
 
     @classmethod
     def of(cls, task: Task) -> TaskView:
         data = task.to_dict()
         for hidden in ("owner", "seq", "lease_until", "lease_owner", "request_s3_key", "request_bytes", "due_at",
-                       "resends"):
+                       "resends", "batch_line"):
             del data[hidden]
         snapshot = task.request_snapshot or {}
         messages = snapshot.get("messages") or []

@@ -1,8 +1,9 @@
 """Topics a client may subscribe to, and who may: only the owner of what the topic names.
 
 A topic is `<kind>:<id>`. `owner:<user id>` is the user's own stream; every other kind names one item of the
-table (a task, a ComfyUI session, a batch) whose `owner` attribute decides. Unknown ids are refused exactly as
-other users' are, so a topic tells nobody whether an id exists.
+table: a task or a batch, whose `owner` attribute decides, or a ComfyUI session, kept under its owner's
+partition (so it is found only with its owner's id). Unknown ids are refused exactly as other users' are, so a
+topic tells nobody whether an id exists.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from typing import Any
 from spoonfeeder.errors import Forbidden, ValidationFailed
 
 #: The item each kind of topic names (pk prefix, sk); `owner` names the user and no item.
-SUBJECTS = {"task": ("TASK#", "TASK"), "session": ("SESSION#", "SESSION"), "batch": ("BATCH#", "BATCH")}
-KINDS = ("owner", *SUBJECTS)
+SUBJECTS = {"task": ("TASK#", "TASK"), "batch": ("BATCH#", "BATCH")}
+OWNED = {"session": "SESSION#"}  # items under `OWNER#<owner>`, sk prefix + id
+KINDS = ("owner", *SUBJECTS, *OWNED)
 #: Kinds whose events live in the named item's own partition, numbered by `seq` (resumed `after_seq`); a
 #: session's events are its tasks' and are resumed by event id (`after`) from gsi2.
 SEQUENCED = frozenset({"task", "batch"})
@@ -36,6 +38,11 @@ def authorize(topic: str, owner: str, ddb: Any, table: str) -> tuple[str, str]:
     kind, ident = parse(topic)
     if kind == "owner":
         if ident == owner:
+            return kind, ident
+    elif kind in OWNED:
+        got = ddb.get_item(TableName=table, Key={"pk": {"S": f"OWNER#{owner}"}, "sk": {"S": f"{OWNED[kind]}{ident}"}},
+                           ProjectionExpression="pk", ConsistentRead=True)
+        if "Item" in got:
             return kind, ident
     else:
         got = ddb.get_item(TableName=table, Key={"pk": {"S": subject_pk(kind, ident)}, "sk": {"S": SUBJECTS[kind][1]}},

@@ -24,7 +24,9 @@ def encode(key: dict[str, Any] | None) -> str | None:
 
 
 def decode(cursor: str | None, *, owner: str, fields: tuple[str, ...] = _KEY_FIELDS,
-           owner_field: str = "gsi1pk") -> dict[str, Any] | None:
+           owner_field: str = "gsi1pk", bound_to: str | None = None) -> dict[str, Any] | None:
+    """The key a cursor holds; `owner_field` must hold `OWNER#<owner>`, or `bound_to` when given (a list of one
+    collection the caller was checked to own, e.g. a session's generations)."""
     if not cursor:
         return None
     try:
@@ -36,6 +38,6 @@ def decode(cursor: str | None, *, owner: str, fields: tuple[str, ...] = _KEY_FIE
             raise ValueError("unexpected values")
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
         raise ValidationFailed("cursor is not valid", code="INVALID_CURSOR") from exc
-    if plain[owner_field] != f"OWNER#{owner}":
+    if plain[owner_field] != (bound_to or f"OWNER#{owner}"):
         raise ValidationFailed("cursor is not valid", code="INVALID_CURSOR")
     return {k: {"S": v} for k, v in plain.items()}

@@ -24,6 +24,7 @@ RUNNABLE = frozenset({
     *((task_type, provider) for task_type in (TaskType.TEXT, TaskType.CHAT)
       for provider in (Provider.OPENAI, Provider.ANTHROPIC, Provider.GEMINI)),
     (TaskType.IMAGE, Provider.OPENAI),
+    (TaskType.IMAGE, Provider.COMFYUI),
     (TaskType.TEXT, Provider.OLLAMA),
     (TaskType.CHAT, Provider.OLLAMA),
 })
@@ -35,6 +36,7 @@ DEFAULT_MODELS = {
     Provider.ANTHROPIC: "claude-sonnet-4-6",  # claude-sonnet-4-5 reaches its end of life on 2026-11-30
     Provider.GEMINI: "gemini-2.5-flash",
     Provider.OLLAMA: "llama3.2",
+    Provider.COMFYUI: "comfyui",  # a generation's model is its workflow's checkpoint, when it has one
 }
 
 

@@ -6,19 +6,20 @@ Every read checks the owner; another user's task is "not found", never "forbidde
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
 from spoonfeeder import ids
+from spoonfeeder.data import comfyui as comfyui_items
 from spoonfeeder.data import storage
 from spoonfeeder.data.profiles import ProfileStore
 from spoonfeeder.data.task_store import IdempotencyClaim, IdempotencyKeyTaken, TaskStore
 from spoonfeeder.errors import Conflict, NotFound, PayloadTooLarge, ServiceUnavailable, Unprocessable
 from spoonfeeder.models.events import Event, EventType
-from spoonfeeder.models.kinds import TaskStatus
+from spoonfeeder.models.kinds import Provider, TaskStatus, TaskType
 from spoonfeeder.models.task_record import Task, TaskOutput
 from spoonfeeder.models.tasks import TaskCreate, TaskFilters, TaskSummary, TaskView
 from spoonfeeder.presets.apply import apply_preset
@@ -47,6 +48,8 @@ class TaskService:
     #: (provider, model) -> raises Unprocessable when nothing could run the model now (Ollama: no GPU agent has
     #: it or may pull it); called before anything is written
     check_model: Callable[[str, str], None] = lambda provider, model: None
+    #: (owner, body, trace_id) -> the generation a ComfyUI image task is (comfyui/service.py), queued
+    create_generation: Callable[[str, TaskCreate, str | None], Task] | None = None
     profiles: ProfileStore = field(init=False)  # presets live in the tasks' table
 
     def __post_init__(self) -> None:
@@ -68,6 +71,9 @@ class TaskService:
                                   "UTF-8 together",
                                   details={"limit_bytes": self.max_prompt_bytes, "bytes": size})
         lane = routing.ensure_runnable(body.type, body.provider)
+        if body.provider is Provider.COMFYUI and self.create_generation is not None:
+            return Created(TaskView.of(self.create_generation(owner, body, trace_id)).model_dump(mode="json"),
+                           replayed=False)
         claim = None
         if idempotency_key:  # not read first: a taken claim fails the transaction, and then we replay
             request_hash = hashlib.sha256(given.model_dump_json().encode()).hexdigest()
@@ -101,11 +107,12 @@ class TaskService:
         self._send(task, trace_id, undo=lambda: self.store.discard_created(task, claim))
         return Created(TaskView.of(task).model_dump(mode="json"), replayed=False)
 
-    def submit(self, task: Task, *, trace_id: str | None) -> dict[str, Any]:
-        """A task another use case made (a model operation): written queued with its first events in one
-        transaction, then handed to its lane; if that fails, nothing is left behind (503). Returns its view."""
+    def submit(self, task: Task, *, trace_id: str | None, also: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+        """A task another use case made (a model operation, a generation): written queued with its first events
+        (and `also`, further transaction items) in one transaction, then handed to its lane; if that fails,
+        nothing is left behind (503). Returns its view."""
         lane = routing.lane_for(task.type, task.provider)
-        self.store.create(task, self._first_events(task, lane), None)
+        self.store.create(task, self._first_events(task, lane), None, also=also)
         self._send(task, trace_id, undo=lambda: self.store.discard_created(task, None))
         return TaskView.of(task).model_dump(mode="json")
 
@@ -218,6 +225,25 @@ class TaskService:
             task_id, TaskStatus.FAILED, {"error": error}, current=queued,
             updates={"error": error, "completed_at": ids.now_iso()}))
         return queued
+
+    def rerun(self, owner: str, task_id: str, *, trace_id: str | None) -> Task:
+        """A new task with the stored request snapshot of `task_id`, exactly (a generation: the same workflow
+        text, the same resolved seed, in the same session), linked to it by `rerun_of`."""
+        first = self.get(owner, task_id)
+        if first.type is TaskType.MODEL_OP:
+            raise Conflict("a model operation is not re-run; ask for it again", code="NOT_RERUNNABLE")
+        routing.ensure_runnable(first.type, first.provider)
+        self.check_model(first.provider, first.model)
+        chain = chain_of(first)[0]  # a task that moved along its fallback chain starts over from its first pair
+        at = ids.now_iso()
+        task = Task(id=ids.new_id(), owner=owner, type=first.type, provider=chain.provider, model=chain.model,
+                    name=first.name, status=TaskStatus.QUEUED, request_snapshot=first.request_snapshot,
+                    created_at=at, updated_at=at, session_id=first.session_id, workflow_id=first.workflow_id,
+                    parameters=first.parameters, rerun_of=first.id)
+        also = [comfyui_items.generations_added(self.store.table, owner, first.session_id, 1)] \
+            if first.session_id else []
+        self.submit(task, trace_id=trace_id, also=also)
+        return task
 
     # ------------------------------------------------------------------ helpers
     def _move(

@@ -1,5 +1,5 @@
 """Which table stream records add usage: a task's move into a finished state that recorded usage or a cost
-(an image billed per picture reports a cost and no tokens).
+(an image billed per picture reports a cost and no tokens); and which end a ComfyUI session's generation.
 
 Pure: the images in, the usage out. A task's other writes (deltas, lease renewals, a purge) add nothing, and
 a finished attempt is counted by the record of the write that finished it, which happens once per attempt
@@ -34,3 +34,14 @@ def usage_of_transition(old: dict[str, Any] | None, new: dict[str, Any] | None) 
         provider=str(result.get("provider") or new["provider"]), model=str(result.get("model") or new["model"]),
         input_tokens=int(usage.get("input_tokens") or 0), output_tokens=int(usage.get("output_tokens") or 0),
         cost_micros=None if cost is None else to_micros(cost))
+
+
+def finished_in_session(old: dict[str, Any] | None,
+                        new: dict[str, Any] | None) -> tuple[str, str, str, int, str] | None:
+    """(owner, session id, task id, attempt, status) when a session's generation just finished an attempt."""
+    if not old or not new or new.get("entity") != "task" or not new.get("session_id"):
+        return None
+    if new.get("status") not in _FINISHED or old.get("status") in _FINISHED:
+        return None
+    return (str(new["owner"]), str(new["session_id"]), str(new["id"]), int(new.get("attempt") or 1),
+            str(new["status"]))
