@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from aws_lambda_powertools import Logger
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+logger = Logger(child=True)
 
 
 class AgentMetrics:
@@ -23,5 +26,10 @@ class AgentMetrics:
         self.pull_bytes = Counter("spoon_agent_pull_bytes", "Bytes of model layers pulled", registry=self.registry)
 
     def serve(self, port: int, host: str) -> None:
-        if port:
+        """Serve /metrics; a port already taken is logged, not fatal: an agent without metrics still works."""
+        if not port:
+            return
+        try:
             start_http_server(port, addr=host, registry=self.registry)
+        except OSError:
+            logger.error("metrics port unavailable; serving no metrics", extra={"port": port}, exc_info=True)

@@ -93,7 +93,8 @@ def running_cloud(state: Path, command: list[str], **settings: str) -> Iterator[
     """The local cloud in its own process group, as a terminal runs it; stopped with Ctrl-C (SIGINT)."""
     from localcloud.moto_process import free_port
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OPENAI_", "ANTHROPIC_", "GEMINI_"))}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("AWS_", "OPENAI_", "ANTHROPIC_", "GEMINI_", "OLLAMA_", "COMFYUI_"))}
     env.update({"SPOON_PORT": str(free_port()), "SPOON_AWS_PORT": str(free_port()), "SPOON_STATE_DIR": str(state),
                 "SPOON_PARAMETERS": PARAMETERS, "SPOON_LOG_LEVEL": "WARNING", **settings})
     log = state / "cloud.log"

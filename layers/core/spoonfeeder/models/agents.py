@@ -66,6 +66,37 @@ class AgentCapabilities(BaseModel):
     auto_pull: bool = Field(default=False, description="It pulls a model a task names when it is not installed")
 
 
+class ComfyDevice(BaseModel):
+    model_config = _REPORT
+
+    name: str | None = None
+    type: str | None = None
+    index: int | None = None
+    vram_total: int | None = None
+    vram_free: int | None = None
+
+
+class ComfyOptionsReport(BaseModel):
+    model_config = _REPORT
+
+    checkpoints: list[str] = Field(default_factory=list)
+    loras: list[str] = Field(default_factory=list)
+    samplers: list[str] = Field(default_factory=list)
+    schedulers: list[str] = Field(default_factory=list)
+
+
+class ComfyState(BaseModel):
+    """The agent's ComfyUI, as its last heartbeat saw it (never its URL)."""
+
+    model_config = _REPORT
+
+    up: bool = False
+    version: str | None = None
+    simulated: bool = Field(default=False, description="It is the local cloud's fake")
+    devices: list[ComfyDevice] = Field(default_factory=list)
+    options: ComfyOptionsReport = Field(default_factory=ComfyOptionsReport)
+
+
 class OllamaState(BaseModel):
     model_config = _REPORT
 
@@ -92,6 +123,7 @@ class AgentView(BaseModel):
     gpus: list[GpuInfo] = Field(default_factory=list)
     ollama: OllamaState = Field(default_factory=OllamaState)
     models: AgentModels = Field(default_factory=AgentModels)
+    comfyui: ComfyState | None = Field(default=None, description="Its ComfyUI; null when it runs none")
 
 
 # ---------------------------------------------------------------------------------------- Ollama models
