@@ -113,6 +113,9 @@ def test_generate_stores_the_exact_workflow_with_resolved_seeds(
     task = ok(api("GET", f"/api/tasks/{first['id']}", user=user))
     assert task["provider"] == "comfyui" and task["session_id"] == sess["id"]
     assert ok(api("GET", f"/api/comfyui/sessions/{sess['id']}", user=user))["generations"] == 5
+    seedless = session(api, user, workflow(api, user, SMOKE)["id"])  # a workflow with no seed at all
+    plain = ok(api("POST", f"/api/comfyui/sessions/{seedless['id']}/generate", user=user, body={"count": 2}), 202)
+    assert [g["parameters"] for g in plain] == [{}, {}]
     bad = api("POST", f"/api/comfyui/sessions/{sess['id']}/generate", user=user,
               body={"parameters": {"no_such": 1}})
     assert bad[0] == 400 and bad[1]["error"]["code"] == "INVALID_PARAMETERS"

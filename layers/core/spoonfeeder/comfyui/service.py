@@ -205,10 +205,11 @@ class ComfyService:
         workflow = self.workflow(owner, session["workflow_id"])
         self.check_available()
         asked = {**session.get("parameters", {}), **body.parameters}
+        seeded = "seed" in asked or "seed" in parameter_values(workflow.graph, workflow.bindings)
         seed = asked.get("seed", graphs.RANDOM_SEED)
         created = []
         for n in range(body.count):
-            params = {**asked, "seed": seed if seed == graphs.RANDOM_SEED else int(seed) + n}
+            params = asked if not seeded else {**asked, "seed": seed if seed == graphs.RANDOM_SEED else int(seed) + n}
             created.append(self.create_generation(owner, workflow, params, session_id=session_id,
                                                   trace_id=trace_id))
         return [generation_view(task) for task in created]
