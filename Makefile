@@ -97,6 +97,7 @@ bench: install
 	$(PY) bench/cold_start.py
 	$(PY) bench/agent_overhead.py
 	$(PY) bench/agent_memory.py
+	$(PY) bench/moto_transactions.py
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .local
