@@ -56,3 +56,19 @@ def receive(queue_url: str, *, max_messages: int, wait_seconds: int, visibility_
 def acknowledge(queue_url: str, receipt_handle: str) -> None:
     """The message's work is done: SQS forgets it."""
     client("sqs").delete_message(QueueUrl=queue_url, ReceiptHandle=receipt_handle)
+
+
+def send_tasks(queue_url: str, messages: Sequence[TaskMessage]) -> None:
+    """Send task messages ten to a call (SendMessageBatch, checked as sqs:SendMessage); raises when any is refused,
+    so the caller sends them again (a duplicate message is harmless)."""
+    sqs = client("sqs")
+    for start in range(0, len(messages), 10):
+        entries = [{"Id": str(n), "MessageBody": message.to_json()}
+                   for n, message in enumerate(messages[start:start + 10])]
+        failed = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries).get("Failed")
+        if failed:
+            raise RuntimeError(f"SQS refused {len(failed)} of {len(entries)} task messages: {failed[0].get('Code')}")
+
+
+def send_json(queue_url: str, body: str) -> None:
+    client("sqs").send_message(QueueUrl=queue_url, MessageBody=body)

@@ -280,9 +280,7 @@ class TaskStore:
         session counter), in one transaction. A request snapshot too large for
         the item is put in S3 first. When only the count's condition fails, `count` decides: give up (it
         raises) or try again with its new entry."""
-        self._place_request(task)
-        task.seq = len(events)
-        recorded = [self.new_event(task, kind, data, seq=i) for i, (kind, data) in enumerate(events, start=1)]
+        written, recorded = self.creation(task, events)
         claimed: list[dict[str, Any]] = [{"Put": {
             "TableName": self.table,
             "Item": to_item({"pk": claim.pk, "sk": "IDEMP", "entity": "idempotency", "owner": claim.owner,
@@ -290,11 +288,6 @@ class TaskStore:
                              "ttl": _epoch_in(IDEMPOTENCY_TTL_SECONDS)}),
             "ConditionExpression": "attribute_not_exists(pk)",
         }}] if claim else []
-        written = [
-            {"Put": {"TableName": self.table, "Item": self._task_item(task),
-                     "ConditionExpression": "attribute_not_exists(pk)"}},
-            *({"Put": {"TableName": self.table, "Item": self._event_item(task, e)}} for e in recorded),
-        ]
         try:
             while True:
                 # The conditions most likely to fail go first: checked before anything is written.
@@ -314,6 +307,19 @@ class TaskStore:
         except BaseException:
             self._drop_request(task)
             raise
+
+    def creation(self, task: Task, events: Sequence[tuple[str, dict[str, Any]]]
+                 ) -> tuple[list[dict[str, Any]], list[Event]]:
+        """The transaction items that write a new task and its first events (seq 1, 2, …), and those events; a
+        request snapshot too large for the item is put in S3 first."""
+        self._place_request(task)
+        task.seq = len(events)
+        recorded = [self.new_event(task, kind, data, seq=i) for i, (kind, data) in enumerate(events, start=1)]
+        return [
+            {"Put": {"TableName": self.table, "Item": self._task_item(task),
+                     "ConditionExpression": "attribute_not_exists(pk)"}},
+            *({"Put": {"TableName": self.table, "Item": self._event_item(task, e)}} for e in recorded),
+        ], recorded
 
     def discard_created(self, task: Task, claim: IdempotencyClaim | None) -> None:
         """Undo `create` (its queue message could not be sent): the task, its first events, the claim and

@@ -26,7 +26,7 @@ from spoonfeeder.presets.apply import apply_preset
 from spoonfeeder.ratelimit import Ticket, over_quota
 from spoonfeeder.tasks import cursor, dispatch, routing
 from spoonfeeder.tasks.fallback import chain_of
-from spoonfeeder.tasks.snapshot import text_snapshot
+from spoonfeeder.tasks.snapshot import new_task
 from spoonfeeder.tasks.state import CANCELLABLE, EVENT_OF, RETRYABLE_BY_USER, transition
 
 logger = Logger(child=True)
@@ -82,12 +82,7 @@ class TaskService:
         model = (body.model or self.user_default_model(owner, body.provider)
                  or routing.default_model(body.provider, body.type))
         self.check_model(body.provider, model)
-        at = ids.now_iso()
-        task = Task(
-            id=ids.new_id(), owner=owner, type=body.type, provider=body.provider, model=model, name=body.name,
-            status=TaskStatus.QUEUED, request_snapshot={**text_snapshot(body, model), **applied.snapshot},
-            created_at=at, updated_at=at,
-        )
+        task = new_task(owner, body, model, snapshot=applied.snapshot)
         try:
             self.store.create(task, self._first_events(task, lane), claim, count=quota)
         except IdempotencyKeyTaken as taken:

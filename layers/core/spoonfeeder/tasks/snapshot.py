@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from spoonfeeder import ids
 from spoonfeeder.models.images import image_snapshot
+from spoonfeeder.models.kinds import TaskStatus
+from spoonfeeder.models.task_record import Task
 from spoonfeeder.models.tasks import TaskCreate, TaskType
 
 
@@ -31,3 +34,14 @@ def text_snapshot(body: TaskCreate, model: str) -> dict[str, Any]:
     if body.type is TaskType.IMAGE:
         snapshot["image"] = image_snapshot(body.image)
     return snapshot
+
+
+def new_task(owner: str, body: TaskCreate, model: str, *, snapshot: dict[str, Any] | None = None,
+             **fields: Any) -> Task:
+    """A task as a create writes it: queued, its request stored once (`snapshot` adds to the text snapshot: a
+    preset's chain)."""
+    assert body.type is not None and body.provider is not None
+    at = ids.now_iso()
+    return Task(id=ids.new_id(), owner=owner, type=body.type, provider=body.provider, model=model, name=body.name,
+                status=TaskStatus.QUEUED, request_snapshot={**text_snapshot(body, model), **(snapshot or {})},
+                created_at=at, updated_at=at, **fields)
