@@ -1,8 +1,8 @@
 """Events function: the table stream's records, each to its one job.
 
 - an event item (INSERT) is pushed to the sockets watching it;
-- a task item that finished (MODIFY) is added to its owner's usage counters, and a generation to its
-  ComfyUI session's counters.
+- a task item that finished (MODIFY) is added to its owner's usage counters, a generation to its ComfyUI
+  session's counters, and a batch's task to its batch's (which may continue its fan-out or finalise it).
 
 The two kinds reach it through two event source mappings on the same stream, each filtered to its kind, so
 each keeps its own checkpoint: a usage write that fails is retried (counting is idempotent) without pushing
@@ -16,6 +16,9 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from spoonfeeder import batch, settings, snapstart
+from spoonfeeder.batches import progress as batch_progress
+from spoonfeeder.batches.progress import finished_in_batch
+from spoonfeeder.data.batches import BatchStore
 from spoonfeeder.data.comfyui import count_finished
 from spoonfeeder.data.items import from_item
 from spoonfeeder.data.usage import UsageStore
@@ -29,6 +32,7 @@ logger = Logger()
 config = settings.load(EventsSettings)
 connections = ConnectionStore(config.table_name)
 usage = UsageStore(config.table_name)
+batches = BatchStore(config.table_name)
 pusher = Pusher(config.ws_management_url)
 snapstart.prepare()  # SnapStart: the table and @connections clients are ready in the snapshot
 
@@ -39,6 +43,9 @@ def _count(record: batch.Record) -> None:
     counted = usage_of_transition(old, new)
     if counted is not None and not usage.add(counted):
         logger.info("usage already counted; replay ignored", extra={"task_id": counted.task_id})
+    finished = finished_in_batch(old, new)
+    if finished is not None and not batch_progress.count(batches, finished, config.batch_files_queue_url):
+        logger.info("batch task already counted", extra={"task_id": finished["id"]})
     generation = finished_in_session(old, new)
     if generation is not None and not count_finished(config.table_name, *generation):
         logger.info("generation already counted (or its session is gone)", extra={"task_id": generation[2]})

@@ -256,6 +256,9 @@ _S3_ACTIONS = {"HeadBucket": "ListBucket", "ListObjects": "ListBucket", "ListObj
                "GetBucketAccelerateConfiguration": "GetAccelerateConfiguration",
                "GetBucketInventoryConfiguration": "GetInventoryConfiguration",
                "ListBucketInventoryConfigurations": "GetInventoryConfiguration"}
+# SQS's batch calls are authorised as their single-message actions (AWS has no sqs:SendMessageBatch permission).
+_SQS_ACTIONS = {"SendMessageBatch": "SendMessage", "DeleteMessageBatch": "DeleteMessage",
+                "ChangeMessageVisibilityBatch": "ChangeMessageVisibility"}
 _TRANSACT_WRITE_ACTIONS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem",
                            "ConditionCheck": "ConditionCheckItem"}
 
@@ -396,7 +399,16 @@ def _iam_resources() -> None:
         service, _, action = self._action.partition(":")
         self._action = f"{service}:{_S3_ACTIONS.get(action, action)}"
 
+    iam_init = IAMRequest.__init__
+
+    def iam_request(self: IAMRequest, *args: Any, **kwargs: Any) -> None:
+        iam_init(self, *args, **kwargs)
+        service, _, action = self._action.partition(":")
+        if service == "sqs":
+            self._action = f"sqs:{_SQS_ACTIONS.get(action, action)}"
+
     S3IAMRequest.__init__ = s3_request  # type: ignore[method-assign]
+    IAMRequest.__init__ = iam_request  # type: ignore[method-assign]
     IAMRequest._create_aws_request = create_aws_request  # type: ignore[method-assign]
     IAMRequestBase.check_action_permitted = check_action_permitted  # type: ignore[method-assign]
     IAMRequest._raise_access_denied = raise_access_denied  # type: ignore[method-assign]

@@ -62,6 +62,16 @@ class WsSettings(CoreSettings):
 @dataclass(frozen=True, kw_only=True)
 class EventsSettings(CoreSettings):
     ws_management_url: str
+    batch_files_queue_url: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class BatchSettings(CoreSettings):
+    bucket_name: str
+    llm_tasks_queue_url: str
+    batch_files_queue_url: str
+    batch_max_concurrency: int = 50
+    max_prompt_bytes: int = 256 * 1024  # the API's limit: a line may ask for no more than a request
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -23,6 +23,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from spoonfeeder.batches.formats import Format, LineError, ParsedLine, check_body, detect, parse_line, read_json
+from spoonfeeder.batches.progress import maybe_finalize
 from spoonfeeder.data import queues
 from spoonfeeder.data.aws import client
 from spoonfeeder.data.batches import BatchStore
@@ -67,6 +68,8 @@ class FanOut:
             return "missing"
         self._send(batch, list(batch.get("unsent") or []))
         while True:
+            if batch["status"] == "running":  # every line read: its last tasks may all have ended already
+                maybe_finalize(self.batches, batch, self.batch_queue_url)
             if batch["status"] != "fanning_out":
                 return str(batch["status"])
             capacity = int(batch["max_concurrency"]) - int(batch.get("in_flight") or 0)

@@ -67,3 +67,7 @@ def delete_under(bucket: str, prefix: str) -> int:
             s3.delete_object(Bucket=bucket, Key=item["Key"])
             deleted += 1
     return deleted
+
+
+def get_text(bucket: str, key: str) -> str:
+    return str(client("s3").get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8"))
