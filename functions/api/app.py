@@ -27,6 +27,7 @@ app.include_lazy_router("routers.agents", prefix="/api/agents")
 app.include_lazy_router("routers.usage", prefix="/api/usage")
 app.include_lazy_router("routers.profiles", prefix="/api/profiles")
 app.include_lazy_router("routers.comfyui", prefix="/api/comfyui")
+app.include_lazy_router("routers.batches", prefix="/api/batches")
 app.include_lazy_router("routers.system", prefix="/api")
 app.configure_openapi(
     title="Spoon Feeder API", version=spoonfeeder.__version__, security_schemes=web.SECURITY_SCHEMES,

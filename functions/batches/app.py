@@ -3,7 +3,8 @@
 - an S3 notification of `batches/<owner>/<batch id>/input.jsonl` claims that batch (once: a re-delivered event
   finds it claimed) and fans it out; `s3:TestEvent` and other keys are ignored;
 - `{"batch_id", "continue": true}` fans a batch out further (after its time ran out, or capacity came back);
-- `{"batch_id", "finalize": true}` writes its output files and completes it.
+- `{"batch_id", "cancel": true}` cancels its tasks that have not started (POST /api/batches/{id}/cancel);
+- `{"batch_id", "finalize": true}` writes its output files and completes (or cancels) it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from spoonfeeder import batch, settings
 from spoonfeeder.batches import intake
+from spoonfeeder.batches.cancel import cancel_waiting_tasks
 from spoonfeeder.batches.fanout import FanOut
 from spoonfeeder.batches.output import finalize
 from spoonfeeder.data.batches import BatchStore
@@ -38,6 +40,9 @@ def handler_for(context: LambdaContext) -> Any:
         if "batch_id" in message:
             if message.get("finalize"):
                 finalize(batches, config.bucket_name, str(message["batch_id"]))
+            elif message.get("cancel"):
+                cancelled = cancel_waiting_tasks(batches, tasks, str(message["batch_id"]), config.batch_files_queue_url)
+                logger.info("batch cancelled", extra={"batch_id": message["batch_id"], "tasks_cancelled": cancelled})
             else:
                 logger.info("fan-out continued", extra={"batch_id": message["batch_id"],
                                                        "stopped": fan_out.run(str(message["batch_id"]))})

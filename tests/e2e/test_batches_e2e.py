@@ -8,8 +8,10 @@ import json
 import uuid
 from typing import Any
 
+import httpx
+
 from tests.conftest import eventually
-from tests.e2e.conftest import Cloud, User, aws
+from tests.e2e.conftest import Cloud, User, aws, receive
 
 BAD = {4: "{oops", 9: json.dumps({"custom_id": "c9", "method": "POST", "url": "/v1/embeddings", "body": {}})}
 
@@ -88,3 +90,48 @@ def test_a_native_file_answers_in_its_own_format(cloud: Cloud, alice: User) -> N
     lines = [json.loads(line) for line in read(cloud, done["outputs"]["output"]).decode().splitlines()]
     assert [line["status"] for line in lines] == ["succeeded"] * 3 and "errors" not in done["outputs"]
     assert lines[1]["custom_id"] == "n1" and lines[1]["result"]["text"].endswith("native 1")
+
+
+def test_the_owner_reads_and_downloads_a_batch_and_nobody_else(cloud: Cloud, alice: User, bob: User) -> None:
+    batch_id, _ = run(cloud, alice.id, [openai_line(n) for n in range(5)])
+    shown = alice.call("GET", f"/batches/{batch_id}").json()["data"]
+    assert shown["status"] == "completed" and shown["counters"]["succeeded"] == 5 and shown["format"] == "openai"
+    assert batch_id in [b["id"] for b in alice.call("GET", "/batches").json()["data"]]
+    for which, size in (("output", 5), ("errors", 0)):
+        redirect = alice.call("GET", f"/batches/{batch_id}/{which}", follow_redirects=False)
+        assert redirect.status_code == 302
+        assert len(httpx.get(redirect.headers["location"]).text.splitlines()) == size
+    manifest = httpx.get(alice.call("GET", f"/batches/{batch_id}/manifest", follow_redirects=False)
+                         .headers["location"]).json()
+    assert manifest["successRecordCount"] == 5
+    for path in (f"/batches/{batch_id}", f"/batches/{batch_id}/output", f"/batches/{batch_id}/manifest"):
+        assert bob.call("GET", path).status_code == 404
+    assert bob.call("POST", f"/batches/{batch_id}/cancel").status_code == 404
+    assert batch_id not in [b["id"] for b in bob.call("GET", "/batches").json()["data"]]
+    with bob.socket() as ws:
+        ws.send(json.dumps({"action": "subscribe", "topic": f"batch:{batch_id}"}))
+        refused = receive(ws, lambda m: m["type"] in ("subscribed", "error"))[-1]
+    assert refused["type"] == "error" and refused["error"]["code"] == "TOPIC_FORBIDDEN"
+    with alice.socket() as ws:
+        ws.send(json.dumps({"action": "resume", "topic": f"batch:{batch_id}", "after_seq": 0}))
+        got = receive(ws, lambda m: m["type"] == "resumed")
+    assert [m["event"]["type"] for m in got if m["type"] == "event"][-1] == "batch:completed"
+
+
+def test_cancel_stops_the_fan_out_and_the_output_reflects_what_ran(cloud: Cloud, alice: User) -> None:
+    batch_id = uuid.uuid4().hex
+    body = ("\n".join(openai_line(n) for n in range(400)) + "\n").encode()
+    aws(cloud, "s3").put_object(Bucket=cloud.info["resources"]["Bucket"],
+                                Key=f"batches/{alice.id}/{batch_id}/input.jsonl", Body=body)
+    eventually(lambda: (b := batch_item(cloud, batch_id)) and b["created"] > 0, timeout=60, every=0.2)
+    answer = alice.call("POST", f"/batches/{batch_id}/cancel")
+    assert answer.status_code == 202, answer.text
+    done = eventually(lambda: (b if (b := batch_item(cloud, batch_id)) and b["status"] == "cancelled" else None),
+                      timeout=120, every=0.5)
+    assert done["total"] < 400 and done["cancelled"] > 0  # the fan-out stopped; what had not run was cancelled
+    assert done["succeeded"] + done["failed"] + done["cancelled"] == done["created"]
+    output = read(cloud, done["outputs"]["output"]).decode().splitlines()
+    assert len(output) == done["total"]
+    cancelled = [json.loads(line) for line in output if '"CANCELLED"' in line]
+    assert len(cancelled) == done["cancelled"]
+    assert alice.call("POST", f"/batches/{batch_id}/cancel").status_code == 409

@@ -15,6 +15,7 @@ from spoonfeeder.settings import ApiSettings
 
 if TYPE_CHECKING:
     from spoonfeeder.agents.service import AgentService
+    from spoonfeeder.batches.service import BatchService
     from spoonfeeder.catalog.directory import ModelDirectory
     from spoonfeeder.comfyui.service import ComfyService
     from spoonfeeder.data.agents import AgentRegistry
@@ -45,6 +46,14 @@ def task_service() -> TaskService:
                                              if provider == Provider.COMFYUI else None),
         create_generation=lambda owner, body, trace_id: comfy_service().create_from_task(owner, body, trace_id),
     )
+
+
+@cache
+def batch_service() -> BatchService:
+    from spoonfeeder.batches.service import BatchService
+    from spoonfeeder.data.batches import BatchStore
+
+    return BatchService(BatchStore(config.table_name), config.bucket_name, config.batch_files_queue_url)
 
 
 @cache

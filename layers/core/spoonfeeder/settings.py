@@ -42,6 +42,7 @@ class ApiSettings(ProviderKeySettings):
     bucket_name: str
     llm_tasks_queue_url: str
     gpu_tasks_queue_url: str
+    batch_files_queue_url: str = ""
     user_pool_id: str
     user_pool_client_id: str
     max_prompt_bytes: int = 256 * 1024  # UTF-8 bytes: what an item pays for, not characters

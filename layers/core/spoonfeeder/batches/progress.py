@@ -79,11 +79,16 @@ def after_count(batches: BatchStore, batch: dict[str, Any], batch_queue_url: str
 
 
 def maybe_finalize(batches: BatchStore, batch: dict[str, Any], batch_queue_url: str) -> bool:
-    """Every line read and every task ended: the batch moves to `finalizing` (once) and its output is asked for."""
-    if batch.get("status") != "running" or ended(batch) < int(batch.get("created") or 0):
+    """Every line read (or the batch cancelled) and every task it made ended: its output is asked for, once (a
+    running batch moves to `finalizing`; a cancelling one is marked)."""
+    if batch.get("status") not in ("running", "cancelling") or ended(batch) < int(batch.get("created") or 0):
         return False
-    if batches.update(batch["id"], {"status": "finalizing", "updated_at": ids.now_iso()},
-                      condition="#status = :running", values={":running": "running"}) is None:
+    if batch["status"] == "running":
+        moved = batches.update(batch["id"], {"status": "finalizing", "updated_at": ids.now_iso()},
+                               condition="#status = :running", values={":running": "running"})
+    else:
+        moved = batches.update(batch["id"], {"finalize_asked": True}, condition="attribute_not_exists(#finalize_asked)")
+    if moved is None:
         return False
     queues.send_json(batch_queue_url, json.dumps({"batch_id": batch["id"], "finalize": True}))
     return True
