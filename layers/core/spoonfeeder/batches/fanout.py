@@ -22,7 +22,16 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from spoonfeeder.batches.formats import Format, LineError, ParsedLine, check_body, detect, parse_line, read_json
+from spoonfeeder.batches.formats import (
+    MAX_LINE_BYTES,
+    Format,
+    LineError,
+    ParsedLine,
+    check_body,
+    detect,
+    parse_line,
+    read_json,
+)
 from spoonfeeder.batches.progress import maybe_finalize
 from spoonfeeder.data import queues
 from spoonfeeder.data.aws import client
@@ -38,6 +47,7 @@ logger = Logger(child=True)
 
 CHUNK_LINES = 20  # 4 items a line (task, 2 events, custom-id marker) + the batch: within a transaction's 100
 READ_BYTES = 64 * 1024
+WINDOW_BYTES = 256 * 1024  # one ranged GET: a chunk's lines, or a part of a long one
 MAX_LINES = 50_000
 KEEP_INPUT_BYTES = 2048  # a Bedrock line's modelInput, echoed in its output line, is kept when this small
 SAFETY_SECONDS = 15.0
@@ -134,31 +144,38 @@ class FanOut:
         return line
 
     def _lines(self, key: str, offset: int) -> Iterator[tuple[bytes, int]]:
-        """(line, offset after it) from `offset` on, read as they are consumed; the stream is closed when the
-        caller stops."""
+        """(line, offset after it) from `offset` on, read in ranged GETs of WINDOW_BYTES as they are consumed:
+        what is held is one window and one line, whatever the file's size."""
         s3 = client("s3")
-        try:
-            body = s3.get_object(Bucket=self.bucket, Key=key, Range=f"bytes={offset}-")["Body"]
-        except s3.exceptions.ClientError as exc:  # 416: nothing left after the offset
-            if exc.response.get("Error", {}).get("Code") == "InvalidRange":
-                return
-            raise
-        buffered, position = b"", offset
-        try:
-            for piece in body.iter_chunks(READ_BYTES):
-                buffered += piece
-                while (cut := buffered.find(b"\n")) >= 0:
-                    line, buffered = buffered[:cut], buffered[cut + 1:]
-                    position += cut + 1
-                    yield line, position
-                if len(buffered) > 1024 * 1024 + 2:  # a line past the limit: refused, its bytes skipped
-                    position += len(buffered)
-                    yield b"x" * (1024 * 1024 + 1), position
-                    buffered = b""
-            if buffered:
-                yield buffered, position + len(buffered)
-        finally:
-            body.close()
+        buffered, position, start = b"", offset, offset
+        while True:
+            try:
+                body = s3.get_object(Bucket=self.bucket, Key=key,
+                                     Range=f"bytes={start}-{start + WINDOW_BYTES - 1}")["Body"]
+            except s3.exceptions.ClientError as exc:  # 416: nothing left after the offset
+                if exc.response.get("Error", {}).get("Code") == "InvalidRange":
+                    break
+                raise
+            received = 0
+            try:
+                for piece in body.iter_chunks(READ_BYTES):
+                    received += len(piece)
+                    buffered += piece
+                    while (cut := buffered.find(b"\n")) >= 0:
+                        line, buffered = buffered[:cut], buffered[cut + 1:]
+                        position += cut + 1
+                        yield line, position
+                    if len(buffered) > MAX_LINE_BYTES + 2:  # a line past the limit: refused, its bytes skipped
+                        position += len(buffered)
+                        yield b"x" * (MAX_LINE_BYTES + 1), position
+                        buffered = b""
+            finally:
+                body.close()
+            start += received
+            if received < WINDOW_BYTES:
+                break
+        if buffered:
+            yield buffered, position + len(buffered)
 
     # ------------------------------------------------------------------ writing
     def _write(self, batch: dict[str, Any], chunk: Chunk) -> list[str] | None:
