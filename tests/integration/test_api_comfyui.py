@@ -230,6 +230,11 @@ def test_image_tasks_through_the_task_api_and_options(api: Any, stack: Any, user
     assert sent["6"]["inputs"]["text"] == "a lighthouse" and sent["3"]["inputs"]["steps"] == 4
     assert 0 <= sent["3"]["inputs"]["seed"] < 2**63  # the default workflow's seed -1, drawn
     assert created["model"] == "v1-5-pruned-emaonly.safetensors"
+    body = {"type": "image", "provider": "comfyui", "prompt": "once"}
+    first = api("POST", "/api/tasks", user=user, body=body, headers={"idempotency-key": "gen-1"})
+    again = api("POST", "/api/tasks", user=user, body=body, headers={"idempotency-key": "gen-1"})
+    assert first[0] == again[0] == 201 and first[1]["data"]["id"] == again[1]["data"]["id"]
+    assert again[2].get("Idempotent-Replayed") == "true"  # written like any task: the key, the quota
     mine = workflow(api, user, txt2img())
     from_mine = ok(api("POST", "/api/tasks", user=user, body={"type": "image", "provider": "comfyui",
                                                               "prompt": "a fox", "workflow_id": mine["id"]}), 201)

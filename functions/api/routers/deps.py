@@ -44,7 +44,7 @@ def task_service() -> TaskService:
         check_model=lambda provider, model: (agent_service().check_model(provider, model)
                                              if provider == Provider.OLLAMA else agent_service().check_comfyui()
                                              if provider == Provider.COMFYUI else None),
-        create_generation=lambda owner, body, trace_id: comfy_service().create_from_task(owner, body, trace_id),
+        generation_of=lambda owner, body: comfy_service().task_of(owner, body),
     )
 
 

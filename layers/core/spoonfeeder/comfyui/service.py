@@ -215,28 +215,32 @@ class ComfyService:
         return [generation_view(task) for task in created]
 
     def create_generation(self, owner: str, workflow: Workflow, params: Mapping[str, Any], *,
-                          session_id: str | None = None, prompt: str | None = None, name: str | None = None,
-                          trace_id: str | None = None) -> Task:
+                          session_id: str | None = None, trace_id: str | None = None) -> Task:
+        task = self.generation_task(owner, workflow, params, session_id=session_id)
+        also = [items.generations_added(self.tasks.store.table, owner, session_id, 1)] if session_id else []
+        self.tasks.submit(task, trace_id=trace_id, also=also)
+        return task
+
+    def generation_task(self, owner: str, workflow: Workflow, params: Mapping[str, Any], *,
+                        session_id: str | None = None, prompt: str | None = None, name: str | None = None) -> Task:
+        """A generation as it is written: queued, its workflow resolved and stored as the text ComfyUI gets."""
         if prompt is not None:
             params = {**params, "positive": prompt}
         graph, values = workflow.resolve(params)
         snapshot = {"type": str(TaskType.IMAGE), "provider": str(Provider.COMFYUI), "model": model_of(values),
                     "workflow_id": workflow.id, "parameters": values, "workflow": workflow_text(graph)}
         at = ids.now_iso()
-        task = Task(id=ids.new_id(), owner=owner, type=TaskType.IMAGE, provider=Provider.COMFYUI,
+        return Task(id=ids.new_id(), owner=owner, type=TaskType.IMAGE, provider=Provider.COMFYUI,
                     model=model_of(values), name=name, status=TaskStatus.QUEUED, request_snapshot=snapshot,
                     created_at=at, updated_at=at, session_id=session_id, workflow_id=workflow.id,
                     parameters={k: values[k] for k in FILTERS if k in values})
-        also = [items.generations_added(self.tasks.store.table, owner, session_id, 1)] if session_id else []
-        self.tasks.submit(task, trace_id=trace_id, also=also)
-        return task
 
-    def create_from_task(self, owner: str, body: TaskCreate, trace_id: str | None) -> Task:
-        """POST /api/tasks with provider comfyui: a generation without a session; `prompt` is the positive text."""
+    def task_of(self, owner: str, body: TaskCreate) -> Task:
+        """POST /api/tasks with provider comfyui: a generation without a session; `prompt` is the positive text.
+        The task service writes it like any task (Idempotency-Key, quota)."""
         workflow = self.workflow(owner, body.workflow_id)
         self.check_available()
-        return self.create_generation(owner, workflow, body.parameters or {}, prompt=body.prompt, name=body.name,
-                                      trace_id=trace_id)
+        return self.generation_task(owner, workflow, body.parameters or {}, prompt=body.prompt, name=body.name)
 
     # ------------------------------------------------------------------ generations
     def generation(self, owner: str, generation_id: str) -> Task:

@@ -48,8 +48,8 @@ class TaskService:
     #: (provider, model) -> raises Unprocessable when nothing could run the model now (Ollama: no GPU agent has
     #: it or may pull it); called before anything is written
     check_model: Callable[[str, str], None] = lambda provider, model: None
-    #: (owner, body, trace_id) -> the generation a ComfyUI image task is (comfyui/service.py), queued
-    create_generation: Callable[[str, TaskCreate, str | None], Task] | None = None
+    #: (owner, body) -> the generation a ComfyUI image task is (comfyui/service.py), to be written
+    generation_of: Callable[[str, TaskCreate], Task] | None = None
     profiles: ProfileStore = field(init=False)  # presets live in the tasks' table
 
     def __post_init__(self) -> None:
@@ -71,18 +71,18 @@ class TaskService:
                                   "UTF-8 together",
                                   details={"limit_bytes": self.max_prompt_bytes, "bytes": size})
         lane = routing.ensure_runnable(body.type, body.provider)
-        if body.provider is Provider.COMFYUI and self.create_generation is not None:
-            return Created(TaskView.of(self.create_generation(owner, body, trace_id)).model_dump(mode="json"),
-                           replayed=False)
         claim = None
         if idempotency_key:  # not read first: a taken claim fails the transaction, and then we replay
             request_hash = hashlib.sha256(given.model_dump_json().encode()).hexdigest()
             claim = IdempotencyClaim(owner, idempotency_key, request_hash)
-        # The user's default model is read only when the request names none.
-        model = (body.model or self.user_default_model(owner, body.provider)
-                 or routing.default_model(body.provider, body.type))
-        self.check_model(body.provider, model)
-        task = new_task(owner, body, model, snapshot=applied.snapshot)
+        if body.provider is Provider.COMFYUI and self.generation_of is not None:
+            task = self.generation_of(owner, body)
+        else:
+            # The user's default model is read only when the request names none.
+            model = (body.model or self.user_default_model(owner, body.provider)
+                     or routing.default_model(body.provider, body.type))
+            self.check_model(body.provider, model)
+            task = new_task(owner, body, model, snapshot=applied.snapshot)
         try:
             self.store.create(task, self._first_events(task, lane), claim, count=quota)
         except IdempotencyKeyTaken as taken:
