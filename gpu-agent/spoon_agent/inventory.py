@@ -26,6 +26,7 @@ from spoon_agent.ollama_driver import OllamaModels
 logger = Logger(child=True)
 
 MAX_MODELS = 200
+STOP_WAIT_SECONDS = 2.0
 
 
 class Inventory:
@@ -111,7 +112,9 @@ class Inventory:
         """Stop beating; `leave` removes the agent from the registry at once (a clean shutdown)."""
         self._stop.set()
         if self._thread:
-            self._thread.join()
+            # A beat under way may be waiting on a slow Ollama or ComfyUI (seconds per probe): it is a daemon
+            # thread, and stopping waits for it briefly, not for its probes' timeouts.
+            self._thread.join(timeout=STOP_WAIT_SECONDS)
         if leave:
             try:
                 self.registry.leave(self.settings.identity)
