@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ PROVIDER_KEYS = {"openai": OPENAI_KEY, "anthropic": "sk-ant-test-e2e-0001", "gem
 PASSWORD = "Second-user-Passw0rd"
 # Retries within seconds, a request quota the tests' status polling stays under, and a short run lease so a
 # killed worker's task is taken over within seconds.
-PARAMETERS = "MaxReceiveCount=3 RetryBaseSeconds=1 UserRequestsPerMinute=1000 LeaseSeconds=8 HeartbeatSeconds=2"
+PARAMETERS = "MaxReceiveCount=3 RetryBaseSeconds=1 UserRequestsPerMinute=5000 LeaseSeconds=8 HeartbeatSeconds=2"
 
 
 @dataclass
@@ -179,3 +180,45 @@ def wait_for_status(user: User, task_id: str, statuses: set[str], timeout: float
             return dict(task)
         time.sleep(0.2)
     raise AssertionError(f"task {task_id} never reached {statuses}")
+
+
+class Fleet:
+    """The local cloud's agent plus the agents tests start (one fleet for the whole session: an agent a test
+    restarts in place of the local cloud's own must outlive that test's module)."""
+
+    def __init__(self, cloud: Cloud) -> None:
+        self.cloud = cloud
+        self.pids = {agent["agent_id"]: agent["pid"] for agent in cloud.info["agents"]}
+        self.started: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, agent_id: str, **env: str) -> None:
+        variables = {"PATH": os.environ.get("PATH", ""), **self.cloud.info["agent_env"], "AGENT_ID": agent_id, **env}
+        process = subprocess.Popen([sys.executable, "-m", "spoon_agent"], env=variables,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.started[agent_id], self.pids[agent_id] = process, process.pid
+
+    def alive(self, agent_id: str) -> bool:
+        process = self.started.get(agent_id)
+        if process is not None:
+            return process.poll() is None
+        # The local cloud's own agent is its child, not ours: once it exits it is a zombie until the cloud reaps
+        # it, which a signal 0 cannot tell from a live process.
+        try:
+            state = Path(f"/proc/{self.pids[agent_id]}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
+            return False
+        return state not in ("Z", "X")
+
+    def stop_all_started(self) -> None:
+        for process in self.started.values():
+            if process.poll() is None:
+                process.terminate()
+        for process in self.started.values():
+            process.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def fleet(cloud: Cloud) -> Iterator[Fleet]:
+    started = Fleet(cloud)
+    yield started
+    started.stop_all_started()

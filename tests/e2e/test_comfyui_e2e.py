@@ -12,8 +12,8 @@ from typing import Any
 
 import httpx
 
-from tests.e2e.conftest import Cloud, User, aws, receive, wait_for_status
-from tests.e2e.test_gpu_agents_e2e import Fleet, _replace_if_local, events, fleet, live_agents, wait_until  # noqa: F401
+from tests.e2e.conftest import Cloud, Fleet, User, aws, receive, wait_for_status
+from tests.e2e.test_gpu_agents_e2e import _replace_if_local, events, live_agents, wait_until
 
 TXT2IMG = {
     "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "v1-5-pruned-emaonly.safetensors"}},
@@ -130,7 +130,7 @@ def test_cancel_interrupts_and_a_refused_workflow_fails_naming_node_and_input(cl
     assert "node 8" in failed["error"]["message"] and "vae" in failed["error"]["message"]
 
 
-def test_an_agent_killed_mid_generation_loses_nothing(cloud: Cloud, alice: User, fleet: Fleet) -> None:  # noqa: F811
+def test_an_agent_killed_mid_generation_loses_nothing(cloud: Cloud, alice: User, fleet: Fleet) -> None:
     fleet.start("e2e-comfy-kill")
     wait_until(lambda: any(a["agent_id"] == "e2e-comfy-kill" and (a.get("comfyui") or {}).get("up")
                            for a in live_agents(alice)))

@@ -6,62 +6,15 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.conftest import eventually
-from tests.e2e.conftest import PASSWORD, Cloud, User, _sign_in, aws, new_user, receive, wait_for_status
+from tests.e2e.conftest import PASSWORD, Cloud, Fleet, User, _sign_in, aws, new_user, receive, wait_for_status
 
 LOCAL_AGENT = "local-agent-1"
 # The fake Ollama answers "Echo: <prompt>" in pieces of 8 characters, 20 ms apart: this prompt streams ~10 s.
 LONG_PROMPT = "steady " * 570
-
-
-class Fleet:
-    """The local cloud's agent plus the agents a test starts; any killed is replaced under its own id at the end."""
-
-    def __init__(self, cloud: Cloud) -> None:
-        self.cloud = cloud
-        self.pids = {agent["agent_id"]: agent["pid"] for agent in cloud.info["agents"]}
-        self.started: dict[str, subprocess.Popen[bytes]] = {}
-
-    def start(self, agent_id: str, **env: str) -> None:
-        variables = {"PATH": os.environ.get("PATH", ""), **self.cloud.info["agent_env"], "AGENT_ID": agent_id, **env}
-        process = subprocess.Popen([sys.executable, "-m", "spoon_agent"], env=variables,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.started[agent_id], self.pids[agent_id] = process, process.pid
-
-    def alive(self, agent_id: str) -> bool:
-        process = self.started.get(agent_id)
-        if process is not None:
-            return process.poll() is None
-        # The local cloud's own agent is its child, not ours: once it exits it is a zombie until the cloud reaps
-        # it, which a signal 0 cannot tell from a live process.
-        try:
-            state = Path(f"/proc/{self.pids[agent_id]}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (FileNotFoundError, ProcessLookupError):
-            return False
-        return state not in ("Z", "X")
-
-    def stop_all_started(self) -> None:
-        for process in self.started.values():
-            if process.poll() is None:
-                process.terminate()
-        for process in self.started.values():
-            process.wait(timeout=30)
-
-
-@pytest.fixture(scope="module")
-def fleet(cloud: Cloud) -> Iterator[Fleet]:
-    started = Fleet(cloud)
-    yield started
-    started.stop_all_started()
 
 
 def operator(cloud: Cloud) -> User:
