@@ -209,6 +209,13 @@ class Fleet:
             return False
         return state not in ("Z", "X")
 
+    def retire(self, agent_id: str) -> None:
+        """Stop an agent a test started for itself (SIGTERM), so later tests see the fleet they expect."""
+        process = self.started.pop(agent_id, None)
+        if process is not None and process.poll() is None:
+            process.terminate()
+            process.wait(timeout=30)
+
     def stop_all_started(self) -> None:
         for process in self.started.values():
             if process.poll() is None:

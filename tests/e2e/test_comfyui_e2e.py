@@ -154,3 +154,4 @@ def test_an_agent_killed_mid_generation_loses_nothing(cloud: Cloud, alice: User,
         assert sorted(o["Key"] for o in stored["Contents"]) == sorted(o["key"] for o in outputs)  # one set
     finally:
         _replace_if_local(fleet, holder)
+        fleet.retire("e2e-comfy-kill")

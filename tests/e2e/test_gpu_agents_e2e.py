@@ -118,6 +118,7 @@ def test_an_agent_killed_mid_task_loses_nothing(cloud: Cloud, alice: User, fleet
         wait_until(lambda: holder not in [a["agent_id"] for a in live_agents(alice)], timeout=60)
     finally:
         _replace_if_local(fleet, holder)
+        fleet.retire("e2e-agent-kill")
 
 
 def test_sigterm_mid_task_hands_the_task_back_within_the_grace_period(cloud: Cloud, alice: User,
@@ -144,3 +145,4 @@ def test_sigterm_mid_task_hands_the_task_back_within_the_grace_period(cloud: Clo
         assert done["lost_runs"] == 0  # a clean hand-back is no lost run
     finally:
         _replace_if_local(fleet, holder)
+        fleet.retire("e2e-agent-term")
